@@ -1,0 +1,109 @@
+package tokensource
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"golang.org/x/oauth2"
+)
+
+// Fliqa environments. An API key and secret belong to one of them.
+const (
+	FliqaProduction = "production"
+	FliqaSandbox    = "sandbox"
+)
+
+// FliqaConfig gets access tokens from Fliqa's
+// GET {BaseURL}/service/auth/token/{Environment}/{TenantSlug}, which takes
+// the API key and secret in headers and has no refresh grant: a new token is
+// a new request.
+//
+// The response's accessToken, expiresIn (or else expires) and scope become
+// the token; [Scopes] returns the scope list.
+type FliqaConfig struct {
+	// APIKey is sent as the Api-Key header. Required.
+	APIKey string
+	// APISecret is sent as the Api-Secret header. Required.
+	APISecret string
+	// Environment is FliqaProduction or FliqaSandbox; the key and secret
+	// must belong to it. Required.
+	Environment string
+	// TenantSlug names the tenant. Required.
+	TenantSlug string
+	// BaseURL is the API's base URL; no public host is documented. A path
+	// prefix is kept and a trailing slash is fine. Required.
+	BaseURL string
+	// HTTPClient sends the token requests. Optional; default the
+	// oauth2.HTTPClient value of the context, else http.DefaultClient.
+	HTTPClient *http.Client
+	// Retry says how a fetch retries. Optional; nil means the defaults of
+	// [RetryPolicy].
+	Retry *RetryPolicy
+	// ExpiryDelta is how long before its expiry a cached token is replaced.
+	// Optional; default 10s, as in x/oauth2.
+	ExpiryDelta time.Duration
+}
+
+// Token fetches a new token, retrying as c.Retry allows. It caches nothing.
+func (c *FliqaConfig) Token(ctx context.Context) (*oauth2.Token, error) {
+	a, err := c.attempt()
+	return c.settings().token(ctx, a, err)
+}
+
+// TokenSource returns a source that caches its token until ExpiryDelta
+// before expiry, then fetches another. It is safe for concurrent use; ctx
+// is used for every fetch. Changes to c after the call do not affect it.
+func (c *FliqaConfig) TokenSource(ctx context.Context) oauth2.TokenSource {
+	a, err := c.attempt()
+	return c.settings().tokenSource(ctx, a, err)
+}
+
+// Client returns an HTTP client that adds a token from c.TokenSource(ctx)
+// to every request, through oauth2.NewClient.
+func (c *FliqaConfig) Client(ctx context.Context) *http.Client {
+	return oauth2.NewClient(ctx, c.TokenSource(ctx))
+}
+
+// String redacts the API secret from %v and %+v.
+func (c FliqaConfig) String() string { return formatConfig(c, false, "APISecret") }
+
+// GoString redacts the API secret from %#v.
+func (c FliqaConfig) GoString() string { return formatConfig(c, true, "APISecret") }
+
+func (c *FliqaConfig) settings() settings {
+	return settings{client: c.HTTPClient, retry: c.Retry, expiryDelta: c.ExpiryDelta}
+}
+
+// attempt validates c and returns the attempt that sends its request.
+func (c *FliqaConfig) attempt() (attempt, error) {
+	switch {
+	case c.APIKey == "":
+		return nil, fieldError("APIKey", "is required")
+	case c.APISecret == "":
+		return nil, fieldError("APISecret", "is required")
+	case c.Environment != FliqaProduction && c.Environment != FliqaSandbox:
+		return nil, fieldError("Environment", fmt.Sprintf("must be %q or %q, not %q", FliqaProduction, FliqaSandbox, c.Environment))
+	case c.TenantSlug == "", c.TenantSlug == ".", c.TenantSlug == "..", strings.ContainsAny(c.TenantSlug, `/\`):
+		return nil, fieldError("TenantSlug", fmt.Sprintf("must be one path segment, not %q", c.TenantSlug))
+	}
+	base, err := parseURL("FliqaConfig", "BaseURL", c.BaseURL)
+	if err != nil {
+		return nil, err
+	}
+	return c.settings().attempt("FliqaConfig", &tokenRequest{
+		method: http.MethodGet,
+		url:    strings.TrimRight(base, "/") + "/service/auth/token/" + c.Environment + "/" + url.PathEscape(c.TenantSlug),
+		header: http.Header{
+			"Api-Key":    {c.APIKey},
+			"Api-Secret": {c.APISecret},
+			"Accept":     {"application/json"},
+		},
+		secrets: []string{c.APISecret},
+	})
+}
+
+func fieldError(field, problem string) error { return invalid("FliqaConfig", field, problem) }
