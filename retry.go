@@ -236,6 +236,7 @@ func newRetrySource(ctx context.Context, a attempt, p *RetryPolicy, retryable fu
 		coolDown: backoff.NewExponentialBackOff(
 			backoff.WithInitialInterval(policy.MaxInterval),
 			backoff.WithMultiplier(2),
+			backoff.WithRandomizationFactor(0.25), // jitter, yet each pause longer than the last
 			backoff.WithMaxInterval(policy.MaxCoolDown),
 			backoff.WithMaxElapsedTime(0),
 		),
@@ -265,7 +266,7 @@ func (s *retrySource) Token() (*oauth2.Token, error) {
 	}
 	if s.ctx.Err() == nil { // a cancelled context is not the provider's failure
 		s.err = err
-		s.until = time.Now().Add(max(s.coolDown.NextBackOff(), retryAfter(err)))
+		s.until = time.Now().Add(max(min(s.coolDown.NextBackOff(), s.policy.MaxCoolDown), retryAfter(err)))
 	}
 	return nil, err
 }
