@@ -354,3 +354,13 @@ func TestErrorsAsOnlyForRetrieveError(t *testing.T) {
 	var target *json.SyntaxError
 	assert.False(t, errors.As(e, &target))
 }
+
+func TestFliqaShortSecretDoesNotMangleTheToken(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { fliqaOK(w, 1) }))
+	defer srv.Close()
+	cfg := &tokensource.FliqaConfig{APIKey: testKey, APISecret: "e", Environment: tokensource.FliqaSandbox,
+		TenantSlug: testSlug, BaseURL: srv.URL}
+	tok, err := cfg.Token(t.Context())
+	require.NoError(t, err, "redaction is for what is reported, never for the token")
+	assert.Equal(t, testToken, tok.AccessToken)
+}

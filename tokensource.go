@@ -221,18 +221,18 @@ func (r *tokenRequest) send(ctx context.Context, client *http.Client) (*oauth2.T
 	if err != nil {
 		return nil, fmt.Errorf("tokensource: reading token response: %w", err)
 	}
-	body = redact(body, r.secrets)
-	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return nil, newError(resp, body, nil)
+	switch {
+	case resp.StatusCode < 200 || resp.StatusCode > 299:
+		err = nil
+	case tooLarge:
+		err = fmt.Errorf("response body exceeds %d bytes", maxBodySize)
+	default:
+		var tok *oauth2.Token
+		if tok, err = decodeToken(body, sent); err == nil {
+			return tok, nil
+		}
 	}
-	if tooLarge {
-		return nil, newError(resp, body, fmt.Errorf("response body exceeds %d bytes", maxBodySize))
-	}
-	tok, err := decodeToken(body, sent)
-	if err != nil {
-		return nil, newError(resp, body, err)
-	}
-	return tok, nil
+	return nil, newError(resp, redact(body, r.secrets), err)
 }
 
 // readBody reads at most maxBodySize bytes of rc, drains a little more so
