@@ -2,11 +2,13 @@ package tokensource_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"time"
 
 	"golang.org/x/oauth2"
 
@@ -92,4 +94,97 @@ func ExampleError() {
 	// 403 forbidden 554099e7
 	// Tenant with slug 'my_slug' does not have 'production' access.
 	// 403 Forbidden forbidden
+}
+
+// fakeFlinks stands in for Flinks' token endpoint: its refresh token never
+// changes, refresh responses carry none, and other refresh tokens are
+// refused.
+func fakeFlinks() *httptest.Server {
+	return httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var req map[string]string
+		_ = json.NewDecoder(r.Body).Decode(&req)
+		fmt.Println("flinks:", req["grant_type"])
+		switch req["grant_type"] {
+		case "authorization_code":
+			fmt.Fprint(w, `{"access_token":"access-1","token_type":"Bearer","expires_in":299,"refresh_token":"refresh-1"}`)
+		case "refresh_token":
+			if req["refresh_token"] != "refresh-1" {
+				w.WriteHeader(http.StatusBadRequest)
+				fmt.Fprint(w, `{"error":"invalid_grant","error_description":"refresh token revoked"}`)
+				return
+			}
+			fmt.Fprint(w, `{"access_token":"access-2","token_type":"Bearer","expires_in":299}`)
+		}
+	}))
+}
+
+func ExampleFlinksConfig_Exchange() {
+	srv := fakeFlinks()
+	defer srv.Close()
+
+	cfg := &tokensource.FlinksConfig{
+		ClientID:     "client-id",
+		ClientSecret: "client-secret",
+		BaseURL:      srv.URL, // omit for https://api.flinks.io
+		RedirectURL:  "https://app.example.com/flinks/callback",
+	}
+	// code comes from the callback of the authorization request.
+	tok, err := cfg.Exchange(context.Background(), "authorization-code")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Println(tok.AccessToken, tok.RefreshToken, tok.ExpiresIn)
+	// Output:
+	// flinks: authorization_code
+	// access-1 refresh-1 299
+}
+
+func ExampleFlinksConfig_TokenSource() {
+	srv := fakeFlinks()
+	defer srv.Close()
+
+	store := map[string]*oauth2.Token{} // your database
+	cfg := &tokensource.FlinksConfig{
+		ClientID:     "client-id",
+		ClientSecret: "client-secret",
+		BaseURL:      srv.URL,
+		RedirectURL:  "https://app.example.com/flinks/callback",
+		OnNewToken: func(tok *oauth2.Token) {
+			store["user-42"] = tok
+			fmt.Println("stored", tok.AccessToken, "with", tok.RefreshToken)
+		},
+	}
+	if _, err := cfg.Exchange(context.Background(), "authorization-code"); err != nil {
+		fmt.Println(err)
+		return
+	}
+
+	// Later, the stored token has expired: the source refreshes it and keeps
+	// the refresh token, which Flinks does not send again.
+	store["user-42"].Expiry = time.Now().Add(-time.Minute)
+	src := cfg.TokenSource(context.Background(), store["user-42"])
+	for range 2 { // the second call is served from the cache
+		tok, err := src.Token()
+		if err != nil {
+			fmt.Println(err)
+			return
+		}
+		fmt.Println(tok.AccessToken, tok.RefreshToken)
+	}
+
+	// A refresh token Flinks no longer accepts means the user must
+	// authorize again.
+	if _, err := cfg.TokenSource(context.Background(), &oauth2.Token{RefreshToken: "revoked"}).Token(); errors.Is(err, tokensource.ErrReauthorizationRequired) {
+		fmt.Println("send the user through authorization again")
+	}
+	// Output:
+	// flinks: authorization_code
+	// stored access-1 with refresh-1
+	// flinks: refresh_token
+	// stored access-2 with refresh-1
+	// access-2 refresh-1
+	// access-2 refresh-1
+	// flinks: refresh_token
+	// send the user through authorization again
 }

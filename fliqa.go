@@ -80,11 +80,10 @@ func (c *FliqaConfig) settings() settings {
 
 // attempt validates c and returns the attempt that sends its request.
 func (c *FliqaConfig) attempt() (attempt, error) {
+	if err := require("FliqaConfig", "APIKey", c.APIKey, "APISecret", c.APISecret); err != nil {
+		return nil, err
+	}
 	switch {
-	case c.APIKey == "":
-		return nil, fieldError("APIKey", "is required")
-	case c.APISecret == "":
-		return nil, fieldError("APISecret", "is required")
 	case c.Environment != FliqaProduction && c.Environment != FliqaSandbox:
 		return nil, fieldError("Environment", fmt.Sprintf("must be %q or %q, not %q", FliqaProduction, FliqaSandbox, c.Environment))
 	case c.TenantSlug == "", c.TenantSlug == ".", c.TenantSlug == "..", strings.ContainsAny(c.TenantSlug, `/\`):

@@ -412,6 +412,17 @@ func invalid(config, field, problem string) error {
 	return fmt.Errorf("tokensource: %s.%s %s", config, field, problem)
 }
 
+// require reports the first of the named fields, given as name and value
+// pairs, that is empty.
+func require(config string, fields ...string) error {
+	for i := 0; i+1 < len(fields); i += 2 {
+		if fields[i+1] == "" {
+			return invalid(config, fields[i], "is required")
+		}
+	}
+	return nil
+}
+
 // parseURL checks that raw, the value of a config's URL field, is an
 // absolute http or https URL without query or fragment, and returns it as
 // normalized by net/url.

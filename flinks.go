@@ -1,0 +1,231 @@
+package tokensource
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"maps"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"golang.org/x/oauth2"
+)
+
+// ErrReauthorizationRequired is matched, through errors.Is, by the error of
+// a refresh or code exchange that Flinks answered with 400, 401 or 403:
+// the authorization it managed has expired or been revoked, and the user
+// must authorize again. Such a failure is never retried.
+var ErrReauthorizationRequired = errors.New("tokensource: Flinks authorization must be renewed")
+
+// FlinksConfig gets access tokens from Flinks' POST {BaseURL}/api/v1/token,
+// which takes a JSON body with the grant and the client credentials. It is
+// shaped like x/oauth2's oauth2.Config: [FlinksConfig.Exchange] turns an
+// authorization code into a token, [FlinksConfig.TokenSource] keeps a token
+// fresh with its refresh token, and
+// [FlinksConfig.ClientCredentialsTokenSource] serves app management.
+//
+// A Flinks refresh token does not change when used and expires after 30
+// idle days. Refresh responses carry none, so the sources here keep the one
+// they have and put it on every token they return; if a response ever
+// carries a new one, it replaces the old.
+type FlinksConfig struct {
+	// ClientID is sent in the body as client_id. Required.
+	ClientID string
+	// ClientSecret is sent in the body as client_secret. Required.
+	ClientSecret string
+	// BaseURL is the API's base URL; /api/v1/token is appended and a path
+	// prefix is kept. Optional; default "https://api.flinks.io".
+	BaseURL string
+	// RedirectURL is sent as redirect_uri by Exchange and must match the
+	// one of the authorization request exactly. Required for Exchange.
+	RedirectURL string
+	// Scope is sent as scope with the client_credentials grant, e.g.
+	// "client:admin". Optional.
+	Scope string
+	// OnNewToken, if set, is called with every token newly obtained from
+	// Flinks (by Exchange, a refresh, or client credentials), never with one
+	// served from a cache: store it there. Each refresh also renews the
+	// refresh token's 30-day idle timeout, so the call records that too.
+	//
+	// It is called before the token is returned, while the source holds
+	// its lock, so a slow hook delays every caller of the source; hand slow
+	// work to a goroutine. If it panics, the panic reaches the caller of
+	// Token or Exchange. The source is not harmed: it keeps its refresh
+	// token and fetches again on its next call, calling the hook again.
+	OnNewToken func(*oauth2.Token)
+	// HTTPClient sends the token requests. Optional; default the
+	// oauth2.HTTPClient value of the context, else http.DefaultClient.
+	HTTPClient *http.Client
+	// Retry says how a fetch retries. Optional; nil means the defaults of
+	// [RetryPolicy]. Exchange retries less: see there.
+	Retry *RetryPolicy
+	// ExpiryDelta is how long before its expiry a cached token is replaced.
+	// Optional; default 10s, as in x/oauth2.
+	ExpiryDelta time.Duration
+}
+
+// Exchange turns an authorization code into a token, with a refresh token,
+// through the authorization_code grant.
+//
+// A code works once, so Exchange never sends it again when Flinks may have
+// used it: it retries only a 503 or 429, whose request Flinks did not
+// process, and a connection that could not be opened. A failure after the
+// request went out (a reset, a timeout, a 500) is returned as it is. A 400,
+// 401 or 403 matches [ErrReauthorizationRequired].
+func (c *FlinksConfig) Exchange(ctx context.Context, code string) (*oauth2.Token, error) {
+	if err := require("FlinksConfig", "RedirectURL", c.RedirectURL); err != nil {
+		return nil, err
+	}
+	if code == "" {
+		return nil, errors.New("tokensource: FlinksConfig.Exchange needs an authorization code")
+	}
+	a, err := c.grant(map[string]string{"grant_type": "authorization_code", "code": code, "redirect_uri": c.RedirectURL}, code)
+	if err != nil {
+		return nil, err
+	}
+	tok, err := c.Retry.withDefaults().do(ctx, reauthorize(a), retryableOnce)
+	if err != nil {
+		return nil, err
+	}
+	c.notify(tok)
+	return tok, nil
+}
+
+// TokenSource returns a source that returns t while it is valid, then
+// refreshes it through the refresh_token grant and caches the new token
+// until ExpiryDelta before its expiry. It is safe for concurrent use; ctx
+// is used for every refresh.
+//
+// A t that is nil, or has expired and has no refresh token, yields a
+// tokensource: error and no request.
+func (c *FlinksConfig) TokenSource(ctx context.Context, t *oauth2.Token) oauth2.TokenSource {
+	if _, err := c.grant(nil); err != nil {
+		return failingSource{err}
+	}
+	if t == nil || t.RefreshToken == "" {
+		return oauth2.ReuseTokenSourceWithExpiry(t, failingSource{errors.New(
+			"tokensource: FlinksConfig.TokenSource needs a valid token or a refresh token")}, c.ExpiryDelta)
+	}
+	r := &flinksRefresh{c: *c, refreshToken: t.RefreshToken} // later changes to c do not reach r
+	return oauth2.ReuseTokenSourceWithExpiry(t, newRetrySource(ctx, r.attempt, c.Retry, retryable), c.ExpiryDelta)
+}
+
+// Client returns an HTTP client that adds a token from c.TokenSource(ctx, t)
+// to every request, through oauth2.NewClient.
+func (c *FlinksConfig) Client(ctx context.Context, t *oauth2.Token) *http.Client {
+	return oauth2.NewClient(ctx, c.TokenSource(ctx, t))
+}
+
+// ClientCredentialsTokenSource returns a cached source of tokens from the
+// client_credentials grant, with Scope when set. It is safe for concurrent
+// use; ctx is used for every fetch.
+func (c *FlinksConfig) ClientCredentialsTokenSource(ctx context.Context) oauth2.TokenSource {
+	fields := map[string]string{"grant_type": "client_credentials"}
+	if c.Scope != "" {
+		fields["scope"] = c.Scope
+	}
+	c = new(*c) // later changes to c do not reach the source
+	a, err := c.grant(fields)
+	if err != nil {
+		return failingSource{err}
+	}
+	return c.settings().tokenSource(ctx, func(ctx context.Context) (*oauth2.Token, error) {
+		tok, err := a(ctx)
+		if err == nil {
+			c.notify(tok)
+		}
+		return tok, err
+	}, nil)
+}
+
+// String redacts the client secret from %v and %+v.
+func (c FlinksConfig) String() string { return formatConfig(c, false, "ClientSecret") }
+
+// GoString redacts the client secret from %#v.
+func (c FlinksConfig) GoString() string { return formatConfig(c, true, "ClientSecret") }
+
+func (c *FlinksConfig) settings() settings {
+	return settings{client: c.HTTPClient, retry: c.Retry, expiryDelta: c.ExpiryDelta}
+}
+
+// grant validates c and returns the attempt that posts the grant's fields
+// with the client credentials. secrets are the fields' values to keep out
+// of errors.
+func (c *FlinksConfig) grant(fields map[string]string, secrets ...string) (attempt, error) {
+	if err := require("FlinksConfig", "ClientID", c.ClientID, "ClientSecret", c.ClientSecret); err != nil {
+		return nil, err
+	}
+	base, err := parseURL("FlinksConfig", "BaseURL", cmp.Or(c.BaseURL, "https://api.flinks.io"))
+	if err != nil {
+		return nil, err
+	}
+	body := map[string]string{"client_id": c.ClientID, "client_secret": c.ClientSecret}
+	maps.Copy(body, fields)
+	req := jsonRequest(strings.TrimRight(base, "/")+"/api/v1/token", body, append(secrets, c.ClientSecret)...)
+	return c.settings().attempt("FlinksConfig", req)
+}
+
+// notify hands a token newly obtained from Flinks to OnNewToken.
+func (c *FlinksConfig) notify(tok *oauth2.Token) {
+	if c.OnNewToken != nil {
+		c.OnNewToken(tok)
+	}
+}
+
+// reauthorize marks a 400, 401 or 403 from a as ErrReauthorizationRequired.
+func reauthorize(a attempt) attempt {
+	return func(ctx context.Context) (*oauth2.Token, error) {
+		tok, err := a(ctx)
+		if status, ok := statusOf(err); ok && (status == 400 || status == 401 || status == 403) {
+			return nil, &reauthError{err}
+		}
+		return tok, err
+	}
+}
+
+// flinksRefresh refreshes with the refresh token it holds, which it
+// replaces only when a response carries a new one. Its retrySource makes one
+// attempt at a time, so refreshToken needs no lock of its own.
+type flinksRefresh struct {
+	c            FlinksConfig
+	refreshToken string
+}
+
+func (r *flinksRefresh) attempt(ctx context.Context) (*oauth2.Token, error) {
+	a, err := r.c.grant(map[string]string{"grant_type": "refresh_token", "refresh_token": r.refreshToken}, r.refreshToken)
+	if err != nil {
+		return nil, err
+	}
+	tok, err := reauthorize(a)(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if tok.RefreshToken == "" {
+		tok.RefreshToken = r.refreshToken
+	}
+	r.refreshToken = tok.RefreshToken
+	r.c.notify(tok)
+	return tok, nil
+}
+
+// retryableOnce is the retry rule for a request that must not be processed
+// twice: only where the provider said it did not process it, or where it
+// was never sent.
+func retryableOnce(err error) bool {
+	if status, ok := statusOf(err); ok {
+		return status == http.StatusServiceUnavailable || status == http.StatusTooManyRequests
+	}
+	var op *net.OpError
+	return errors.As(err, &op) && op.Op == "dial" && transient(err)
+}
+
+// reauthError is a failure that requires the user to authorize again.
+type reauthError struct{ err error }
+
+func (e *reauthError) Error() string {
+	return ErrReauthorizationRequired.Error() + ": " + message(e.err)
+}
+
+func (e *reauthError) Unwrap() []error { return []error{ErrReauthorizationRequired, e.err} }
