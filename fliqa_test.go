@@ -243,7 +243,7 @@ func TestFliqaUnusableSuccessIsNotRetried(t *testing.T) {
 		{"not JSON", `<html>maintenance</html>`, "200 OK: response is not a JSON object"},
 		{"JSON but not an object", `["a"]`, "200 OK: response is not a JSON object"},
 		{"no access token", `{"expiresIn":360}`, "200 OK: response has no access token"},
-		{"bad expiresIn", `{"accessToken":"a","expiresIn":"soon"}`, "200 OK: expiresIn is not a valid number of seconds"},
+		{"bad expiresIn", `{"accessToken":"a-secret-token","expiresIn":"soon"}`, "200 OK: expiresIn is not a valid number of seconds"},
 		{"bad expires", `{"accessToken":"a","expires":"tomorrow"}`, "200 OK: expires is not an RFC 3339 time"},
 		{"over 1 MiB", huge, "200 OK: response body exceeds 1048576 bytes"},
 	} {
@@ -255,6 +255,7 @@ func TestFliqaUnusableSuccessIsNotRetried(t *testing.T) {
 			assert.Equal(t, 200, e.StatusCode)
 			assert.Contains(t, err.Error(), tc.want)
 			assert.LessOrEqual(t, len(e.Body), 1<<20)
+			assert.NotContains(t, string(e.Body), "a-secret-token", "a token in a failed response is redacted too")
 			assert.Equal(t, int32(1), srv.requests.Load())
 		})
 	}

@@ -232,7 +232,17 @@ func (r *tokenRequest) send(ctx context.Context, client *http.Client) (*oauth2.T
 			return tok, nil
 		}
 	}
-	return nil, newError(resp, redact(body, r.secrets), err)
+	return nil, newError(resp, redact(body, append(tokensIn(body), r.secrets...)), err)
+}
+
+// tokensIn returns the tokens a body carries, which an unusable 2xx
+// response may do: they are secrets too.
+func tokensIn(body []byte) []string {
+	var m map[string]any
+	if json.Unmarshal(body, &m) != nil {
+		return nil
+	}
+	return []string{str(m, "access_token", "accessToken"), str(m, "refresh_token", "refreshToken")}
 }
 
 // readBody reads at most maxBodySize bytes of rc, drains a little more so
