@@ -53,19 +53,18 @@ func BenchmarkCachedToken(b *testing.B) {
 	}
 }
 
-// BenchmarkFetch is one full token fetch over loopback: our Fliqa GET
-// against x/oauth2's clientcredentials POST, each answered with the same
-// token body by the same server.
+// BenchmarkFetch is one full client-credentials fetch over loopback: ours
+// posts JSON, x/oauth2's clientcredentials posts a form, and the same
+// server answers both with the same body.
 func BenchmarkFetch(b *testing.B) {
 	srv := newBenchServer(b)
-	fliqa := &tokensource.FliqaConfig{APIKey: "k", APISecret: "s", Environment: tokensource.FliqaSandbox,
-		TenantSlug: "t", BaseURL: srv.URL}
-	cc := &clientcredentials.Config{ClientID: "id", ClientSecret: "s", TokenURL: srv.URL + "/oauth/token",
+	ours := &tokensource.ClientCredentialsConfig{ClientID: "id", ClientSecret: "s", TokenURL: srv.URL + "/oauth/token"}
+	theirs := &clientcredentials.Config{ClientID: "id", ClientSecret: "s", TokenURL: srv.URL + "/oauth/token",
 		AuthStyle: oauth2.AuthStyleInParams}
 	ctx := context.Background()
 	fetch := map[string]func() (*oauth2.Token, error){
-		"impl=tokensource": func() (*oauth2.Token, error) { return fliqa.Token(ctx) },
-		"impl=x-oauth2":    func() (*oauth2.Token, error) { return cc.Token(ctx) },
+		"impl=tokensource": func() (*oauth2.Token, error) { return ours.Token(ctx) },
+		"impl=x-oauth2":    func() (*oauth2.Token, error) { return theirs.Token(ctx) },
 	}
 	for _, impl := range []string{"impl=tokensource", "impl=x-oauth2"} {
 		b.Run(impl, func(b *testing.B) {

@@ -188,3 +188,39 @@ func ExampleFlinksConfig_TokenSource() {
 	// flinks: refresh_token
 	// send the user through authorization again
 }
+
+func ExampleClientCredentialsConfig_TokenSource() {
+	// A JSON client-credentials endpoint, here closed for its non-working
+	// hours on the first request.
+	calls := 0
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var req map[string]string
+		_ = json.NewDecoder(r.Body).Decode(&req)
+		calls++
+		fmt.Println("token request for", req["client_id"])
+		if calls == 1 {
+			w.Header().Set("Retry-After", "0") // no wait asked for
+			w.WriteHeader(http.StatusServiceUnavailable)
+			fmt.Fprint(w, `{"errorId":"e1","code":"unavailable","text":"The server is currently unavailable due to non-working hours. Please try again later."}`)
+			return
+		}
+		fmt.Fprint(w, `{"access_token":"abbey-token","token_type":"Bearer","expires_in":"3600"}`)
+	}))
+	defer srv.Close()
+
+	cfg := &tokensource.ClientCredentialsConfig{
+		ClientID:     "client-id",
+		ClientSecret: "client-secret",
+		TokenURL:     srv.URL + "/v1/oauth/token",
+	}
+	tok, err := cfg.TokenSource(context.Background()).Token() // the 503 is retried
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Println(tok.Type(), tok.AccessToken, tok.ExpiresIn)
+	// Output:
+	// token request for client-id
+	// token request for client-id
+	// Bearer abbey-token 3600
+}

@@ -100,11 +100,7 @@ type attempt func(ctx context.Context) (*oauth2.Token, error)
 // the budget (or ctx's deadline, if sooner) is spent. Each call has its own
 // backoff.
 func (p RetryPolicy) do(ctx context.Context, a attempt, retryable func(error) bool) (*oauth2.Token, error) {
-	b := backoff.NewExponentialBackOff(
-		backoff.WithInitialInterval(p.InitialInterval),
-		backoff.WithMaxInterval(p.MaxInterval),
-		backoff.WithMaxElapsedTime(0),
-	)
+	var b *backoff.ExponentialBackOff // made on the first failure
 	deadline := time.Now().Add(p.MaxElapsedTime)
 	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
 		deadline = d
@@ -119,6 +115,13 @@ func (p RetryPolicy) do(ctx context.Context, a attempt, retryable func(error) bo
 		}
 		wait := retryAfter(err)
 		if wait == 0 {
+			if b == nil {
+				b = backoff.NewExponentialBackOff(
+					backoff.WithInitialInterval(p.InitialInterval),
+					backoff.WithMaxInterval(p.MaxInterval),
+					backoff.WithMaxElapsedTime(0),
+				)
+			}
 			wait = b.NextBackOff()
 		}
 		if time.Now().Add(wait).After(deadline) {

@@ -32,6 +32,7 @@ package tokensource
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -176,11 +177,12 @@ func Scopes(t *oauth2.Token) []string {
 // tokenRequest is one token request, prepared once and sent once per
 // attempt. Every provider builds one and shares the exchange below.
 type tokenRequest struct {
-	method  string
-	url     string
-	header  http.Header
-	body    []byte   // nil for no body
-	secrets []string // values to redact from anything reported
+	method   string
+	url      string
+	header   http.Header
+	body     []byte        // nil for no body
+	secrets  []string      // values to redact from anything reported
+	lifetime time.Duration // of a token whose response gives no expiry; 0 means defaultLifetime
 }
 
 // jsonRequest returns a POST of body as JSON to url.
@@ -228,7 +230,7 @@ func (r *tokenRequest) send(ctx context.Context, client *http.Client) (*oauth2.T
 		err = fmt.Errorf("response body exceeds %d bytes", maxBodySize)
 	default:
 		var tok *oauth2.Token
-		if tok, err = decodeToken(body, sent); err == nil {
+		if tok, err = decodeToken(body, sent, cmp.Or(r.lifetime, defaultLifetime)); err == nil {
 			return tok, nil
 		}
 	}
@@ -318,12 +320,11 @@ func parseRetryAfter(v string) time.Duration {
 // (access_token, token_type, expires_in, refresh_token) and their camelCase
 // forms; expires_in may be a number or a numeric string, and an absolute
 // expiry (expires, expires_at, expiry) is used when no expires_in is given.
-// The whole body stays reachable through the token's Extra method.
-func decodeToken(body []byte, sent time.Time) (*oauth2.Token, error) {
+// Without either, the token lives for lifetime. The whole body stays
+// reachable through the token's Extra method.
+func decodeToken(body []byte, sent time.Time, lifetime time.Duration) (*oauth2.Token, error) {
 	var m map[string]any
-	d := json.NewDecoder(bytes.NewReader(body))
-	d.UseNumber()
-	if err := d.Decode(&m); err != nil || m == nil {
+	if err := json.Unmarshal(body, &m); err != nil || m == nil {
 		return nil, errors.New("response is not a JSON object")
 	}
 	tok := &oauth2.Token{
@@ -351,7 +352,7 @@ func decodeToken(body []byte, sent time.Time) (*oauth2.Token, error) {
 			return nil, err
 		}
 		if at.IsZero() {
-			at = sent.Add(defaultLifetime)
+			at = sent.Add(lifetime)
 		}
 		tok.Expiry = at
 	}
@@ -361,19 +362,21 @@ func decodeToken(body []byte, sent time.Time) (*oauth2.Token, error) {
 // expiresIn reads expires_in or expiresIn in seconds; 0 means absent.
 func expiresIn(m map[string]any) (int64, error) {
 	for _, k := range []string{"expires_in", "expiresIn"} {
-		var s string
+		var n float64
 		switch v := m[k].(type) {
 		case nil:
 			continue
-		case json.Number:
-			s = v.String()
+		case float64:
+			n = v
 		case string:
-			s = strings.TrimSpace(v)
+			var err error
+			if n, err = strconv.ParseFloat(strings.TrimSpace(v), 64); err != nil {
+				n = -1
+			}
 		default:
-			return 0, fmt.Errorf("%s is not a number", k)
+			n = -1
 		}
-		n, err := strconv.ParseFloat(s, 64)
-		if err != nil || n < 0 || n > math.MaxInt32 {
+		if n < 0 || n > math.MaxInt32 {
 			return 0, fmt.Errorf("%s is not a valid number of seconds", k)
 		}
 		return int64(n), nil
@@ -394,12 +397,11 @@ func expiresAt(m map[string]any) (time.Time, error) {
 				return time.Time{}, fmt.Errorf("%s is not an RFC 3339 time", k)
 			}
 			return t, nil
-		case json.Number:
-			n, err := v.Int64()
-			if err != nil {
+		case float64:
+			if v < 0 || v > 1e11 { // beyond the year 5000 is not a time a token ends
 				return time.Time{}, fmt.Errorf("%s is not Unix seconds", k)
 			}
-			return time.Unix(n, 0), nil
+			return time.Unix(int64(v), 0), nil
 		default:
 			return time.Time{}, fmt.Errorf("%s is not a time", k)
 		}
