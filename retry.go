@@ -57,6 +57,10 @@ type RetryPolicy struct {
 	// cool-down costs a failing provider fewer requests and delays noticing
 	// its recovery. Optional; default 5m.
 	MaxCoolDown time.Duration
+	// Notify, if set, is called after each failed attempt that will be
+	// retried, with its error and the wait before the next attempt: a place
+	// to log. Errors never hold secrets. Optional.
+	Notify func(err error, wait time.Duration)
 }
 
 func (p *RetryPolicy) withDefaults() RetryPolicy {
@@ -129,6 +133,9 @@ func (p RetryPolicy) do(ctx context.Context, a attempt, retryable func(error) bo
 				return nil, err
 			}
 			return nil, wrap(err, "giving up after %d attempts", n)
+		}
+		if p.Notify != nil {
+			p.Notify(err, wait)
 		}
 		t := time.NewTimer(wait)
 		select {

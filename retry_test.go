@@ -106,6 +106,32 @@ func TestRetryHonoursRetryAfter(t *testing.T) {
 	}
 }
 
+func TestRetryNotifiesEachRetry(t *testing.T) {
+	srv := newFliqaServer(t, "", failThenOK(2, func(w http.ResponseWriter, i int) {
+		if i == 1 {
+			withRetryAfter("3", 503)(w, i)
+			return
+		}
+		status(500)(w, i)
+	}))
+	fakeTime(t, func(t *testing.T, client *http.Client) {
+		var got []string
+		cfg := srv.config("")
+		cfg.HTTPClient = client
+		cfg.Retry = &tokensource.RetryPolicy{Notify: func(err error, wait time.Duration) {
+			var e *tokensource.Error
+			require.ErrorAs(t, err, &e)
+			got = append(got, fmt.Sprint(e.StatusCode, " ", wait > 0))
+			if e.StatusCode == 503 {
+				assert.Equal(t, 3*time.Second, wait)
+			}
+		}}
+		_, err := cfg.Token(t.Context())
+		require.NoError(t, err)
+		assert.Equal(t, []string{"503 true", "500 true"}, got)
+	})
+}
+
 func TestRetryGivesUpAtOnceWhenRetryAfterExceedsBudget(t *testing.T) {
 	srv := newFliqaServer(t, "", withRetryAfter("28800", 503)) // closed for the night
 	fakeTime(t, func(t *testing.T, client *http.Client) {
