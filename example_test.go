@@ -2,7 +2,6 @@ package tokensource_test
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -13,34 +12,19 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/fintechauth/tokensource"
+	"github.com/fintechauth/tokensource/tokensourcetest"
 )
 
-// fakeFliqa stands in for Fliqa's token endpoint and an API behind it.
-func fakeFliqa() *httptest.Server {
-	return httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		switch {
-		case r.URL.Path == "/service/auth/token/sandbox/my_slug" && r.Header.Get("Api-Secret") == "api-secret":
-			fmt.Println("token endpoint called")
-			fmt.Fprint(w, `{"accessToken":"eyJhbGciOiJIUzI1NiJ9.demo","expiresIn":360,"scope":["account_info","payments"]}`)
-		case r.URL.Path == "/service/auth/token/production/my_slug":
-			w.WriteHeader(http.StatusForbidden)
-			fmt.Fprint(w, `{"errorCode":"forbidden","errorMessage":"Tenant with slug 'my_slug' does not have 'production' access.","requestId":"554099e7"}`)
-		default:
-			fmt.Fprintf(w, "%s %s with %s", r.Method, r.URL.Path, r.Header.Get("Authorization"))
-		}
-	}))
-}
-
 func ExampleFliqaConfig_TokenSource() {
-	srv := fakeFliqa()
-	defer srv.Close()
+	fliqa := tokensourcetest.NewFliqa(nil) // a local fake of Fliqa's token endpoint
+	defer fliqa.Close()
 
 	cfg := &tokensource.FliqaConfig{
-		APIKey:      "api-key",
-		APISecret:   "api-secret",
+		APIKey:      fliqa.APIKey,
+		APISecret:   fliqa.APISecret,
 		Environment: tokensource.FliqaSandbox,
 		TenantSlug:  "my_slug",
-		BaseURL:     srv.URL,
+		BaseURL:     fliqa.URL,
 	}
 	src := cfg.TokenSource(context.Background())
 	for range 2 { // the second call is served from the cache
@@ -51,9 +35,14 @@ func ExampleFliqaConfig_TokenSource() {
 		}
 		fmt.Println(tok.Type(), tok.AccessToken, tok.ExpiresIn, tokensource.Scopes(tok))
 	}
+	fmt.Println("token requests:", fliqa.Requests())
 
 	// The same source authorizes an API client.
-	resp, err := oauth2.NewClient(context.Background(), src).Get(srv.URL + "/accounts")
+	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, "%s %s with %s", r.Method, r.URL.Path, r.Header.Get("Authorization"))
+	}))
+	defer api.Close()
+	resp, err := oauth2.NewClient(context.Background(), src).Get(api.URL + "/accounts")
 	if err != nil {
 		fmt.Println(err)
 		return
@@ -62,27 +51,27 @@ func ExampleFliqaConfig_TokenSource() {
 	body, _ := io.ReadAll(resp.Body)
 	fmt.Println(string(body))
 	// Output:
-	// token endpoint called
-	// Bearer eyJhbGciOiJIUzI1NiJ9.demo 360 [account_info payments]
-	// Bearer eyJhbGciOiJIUzI1NiJ9.demo 360 [account_info payments]
-	// GET /accounts with Bearer eyJhbGciOiJIUzI1NiJ9.demo
+	// Bearer fliqa-access-1 360 [account_owner account_info payments]
+	// Bearer fliqa-access-1 360 [account_owner account_info payments]
+	// token requests: 1
+	// GET /accounts with Bearer fliqa-access-1
 }
 
 func ExampleError() {
-	srv := fakeFliqa()
-	defer srv.Close()
+	fliqa := tokensourcetest.NewFliqa(nil)
+	defer fliqa.Close()
 
 	cfg := &tokensource.FliqaConfig{
-		APIKey:      "api-key",
-		APISecret:   "api-secret",
-		Environment: tokensource.FliqaProduction,
+		APIKey:      fliqa.APIKey,
+		APISecret:   fliqa.APISecret,
+		Environment: tokensource.FliqaProduction, // but the credentials are sandbox ones
 		TenantSlug:  "my_slug",
-		BaseURL:     srv.URL,
+		BaseURL:     fliqa.URL,
 	}
 	_, err := cfg.Token(context.Background())
 	var e *tokensource.Error
 	if errors.As(err, &e) {
-		fmt.Println(e.StatusCode, e.Code, e.RequestID)
+		fmt.Println(e.StatusCode, e.Code, e.SubCode)
 		fmt.Println(e.Message)
 	}
 	// Code written for x/oauth2 sees the same failure.
@@ -91,71 +80,53 @@ func ExampleError() {
 		fmt.Println(re.Response.Status, re.ErrorCode)
 	}
 	// Output:
-	// 403 forbidden 554099e7
+	// 403 forbidden access_not_allowed
 	// Tenant with slug 'my_slug' does not have 'production' access.
 	// 403 Forbidden forbidden
 }
 
-// fakeFlinks stands in for Flinks' token endpoint: its refresh token never
-// changes, refresh responses carry none, and other refresh tokens are
-// refused.
-func fakeFlinks() *httptest.Server {
-	return httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		var req map[string]string
-		_ = json.NewDecoder(r.Body).Decode(&req)
-		fmt.Println("flinks:", req["grant_type"])
-		switch req["grant_type"] {
-		case "authorization_code":
-			fmt.Fprint(w, `{"access_token":"access-1","token_type":"Bearer","expires_in":299,"refresh_token":"refresh-1"}`)
-		case "refresh_token":
-			if req["refresh_token"] != "refresh-1" {
-				w.WriteHeader(http.StatusBadRequest)
-				fmt.Fprint(w, `{"error":"invalid_grant","error_description":"refresh token revoked"}`)
-				return
-			}
-			fmt.Fprint(w, `{"access_token":"access-2","token_type":"Bearer","expires_in":299}`)
-		}
-	}))
-}
-
 func ExampleFlinksConfig_Exchange() {
-	srv := fakeFlinks()
-	defer srv.Close()
+	flinks := tokensourcetest.NewFlinks(nil)
+	defer flinks.Close()
 
 	cfg := &tokensource.FlinksConfig{
-		ClientID:     "client-id",
-		ClientSecret: "client-secret",
-		BaseURL:      srv.URL, // omit for https://api.flinks.io
-		RedirectURL:  "https://app.example.com/flinks/callback",
+		ClientID:     flinks.ClientID,
+		ClientSecret: flinks.ClientSecret,
+		BaseURL:      flinks.URL, // omit for https://api.flinks.io
+		RedirectURL:  flinks.RedirectURL,
 	}
-	// code comes from the callback of the authorization request.
-	tok, err := cfg.Exchange(context.Background(), "authorization-code")
+	code := flinks.Code() // from the callback of the authorization request
+	tok, err := cfg.Exchange(context.Background(), code)
 	if err != nil {
 		fmt.Println(err)
 		return
 	}
 	fmt.Println(tok.AccessToken, tok.RefreshToken, tok.ExpiresIn)
+
+	// A code works once.
+	_, err = cfg.Exchange(context.Background(), code)
+	fmt.Println(errors.Is(err, tokensource.ErrReauthorizationRequired))
 	// Output:
-	// flinks: authorization_code
-	// access-1 refresh-1 299
+	// flinks-access-1 flinks-refresh-1 299
+	// true
 }
 
 func ExampleFlinksConfig_TokenSource() {
-	srv := fakeFlinks()
-	defer srv.Close()
+	flinks := tokensourcetest.NewFlinks(nil)
+	defer flinks.Close()
 
 	store := map[string]*oauth2.Token{} // your database
 	cfg := &tokensource.FlinksConfig{
-		ClientID:     "client-id",
-		ClientSecret: "client-secret",
-		BaseURL:      srv.URL,
-		RedirectURL:  "https://app.example.com/flinks/callback",
+		ClientID:     flinks.ClientID,
+		ClientSecret: flinks.ClientSecret,
+		BaseURL:      flinks.URL,
+		RedirectURL:  flinks.RedirectURL,
 		OnNewToken: func(tok *oauth2.Token) {
 			store["user-42"] = tok
 			fmt.Println("stored", tok.AccessToken, "with", tok.RefreshToken)
 		},
 	}
-	if _, err := cfg.Exchange(context.Background(), "authorization-code"); err != nil {
+	if _, err := cfg.Exchange(context.Background(), flinks.Code()); err != nil {
 		fmt.Println(err)
 		return
 	}
@@ -175,52 +146,47 @@ func ExampleFlinksConfig_TokenSource() {
 
 	// A refresh token Flinks no longer accepts means the user must
 	// authorize again.
-	if _, err := cfg.TokenSource(context.Background(), &oauth2.Token{RefreshToken: "revoked"}).Token(); errors.Is(err, tokensource.ErrReauthorizationRequired) {
+	flinks.Revoke("flinks-refresh-1")
+	store["user-42"].Expiry = time.Now().Add(-time.Minute)
+	_, err := cfg.TokenSource(context.Background(), store["user-42"]).Token()
+	if errors.Is(err, tokensource.ErrReauthorizationRequired) {
 		fmt.Println("send the user through authorization again")
 	}
 	// Output:
-	// flinks: authorization_code
-	// stored access-1 with refresh-1
-	// flinks: refresh_token
-	// stored access-2 with refresh-1
-	// access-2 refresh-1
-	// access-2 refresh-1
-	// flinks: refresh_token
+	// stored flinks-access-1 with flinks-refresh-1
+	// stored flinks-access-2 with flinks-refresh-1
+	// flinks-access-2 flinks-refresh-1
+	// flinks-access-2 flinks-refresh-1
 	// send the user through authorization again
 }
 
 func ExampleClientCredentialsConfig_TokenSource() {
-	// A JSON client-credentials endpoint, here closed for its non-working
-	// hours on the first request.
-	calls := 0
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		var req map[string]string
-		_ = json.NewDecoder(r.Body).Decode(&req)
-		calls++
-		fmt.Println("token request for", req["client_id"])
-		if calls == 1 {
-			w.Header().Set("Retry-After", "0") // no wait asked for
-			w.WriteHeader(http.StatusServiceUnavailable)
-			fmt.Fprint(w, `{"errorId":"e1","code":"unavailable","text":"The server is currently unavailable due to non-working hours. Please try again later."}`)
-			return
-		}
-		fmt.Fprint(w, `{"access_token":"abbey-token","token_type":"Bearer","expires_in":"3600"}`)
-	}))
-	defer srv.Close()
+	abbey := tokensourcetest.NewAbbeyCross(nil)
+	defer abbey.Close()
 
 	cfg := &tokensource.ClientCredentialsConfig{
-		ClientID:     "client-id",
-		ClientSecret: "client-secret",
-		TokenURL:     srv.URL + "/v1/oauth/token",
+		ClientID:     abbey.ClientID,
+		ClientSecret: abbey.ClientSecret,
+		TokenURL:     abbey.URL + "/v1/oauth/token",
 	}
-	tok, err := cfg.TokenSource(context.Background()).Token() // the 503 is retried
+	// Closed for the night, and saying until when: no pointless retries.
+	abbey.SetWorkingHours(false, "36000")
+	_, err := cfg.Token(context.Background())
+	var e *tokensource.Error
+	if errors.As(err, &e) {
+		fmt.Println(e.StatusCode, e.Message, "Retry after", e.RetryAfter)
+	}
+
+	abbey.SetWorkingHours(true, "")
+	tok, err := cfg.TokenSource(context.Background()).Token()
 	if err != nil {
 		fmt.Println(err)
 		return
 	}
 	fmt.Println(tok.Type(), tok.AccessToken, tok.ExpiresIn)
+	fmt.Println("token requests:", abbey.Requests())
 	// Output:
-	// token request for client-id
-	// token request for client-id
-	// Bearer abbey-token 3600
+	// 503 The server is currently unavailable due to non-working hours. Please try again later. Retry after 10h0m0s
+	// Bearer abbeycross-access-1 3600
+	// token requests: 2
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/fintechauth/tokensource"
+	"github.com/fintechauth/tokensource/tokensourcetest"
 )
 
 const (
@@ -55,12 +56,6 @@ func (s *ccServer) config() *tokensource.ClientCredentialsConfig {
 
 func body(b string) func(http.ResponseWriter, int) {
 	return func(w http.ResponseWriter, _ int) { fmt.Fprint(w, b) }
-}
-
-// nonWorkingHours answers as AbbeyCross does when it is closed.
-func nonWorkingHours(w http.ResponseWriter, _ int) {
-	w.WriteHeader(http.StatusServiceUnavailable)
-	fmt.Fprint(w, `{"errorId":"evt-503","code":"non_working_hours","text":"The server is currently unavailable due to non-working hours. Please try again later."}`)
 }
 
 func TestClientCredentialsBodyShapes(t *testing.T) {
@@ -228,26 +223,17 @@ func TestNonWorkingHours(t *testing.T) {
 	for _, tc := range []struct {
 		name       string
 		retryAfter string
-		most       int32 // upstream requests the closure may cost
+		most       int // upstream requests the closure may cost
 	}{
 		{"without Retry-After", "", 130},
 		{"with Retry-After for the whole closure", "28800", 1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			var open atomic.Bool
-			srv := newCCServer(t, nil, func(w http.ResponseWriter, n int) {
-				if open.Load() {
-					fmt.Fprint(w, `{"access_token":"morning","expires_in":3600}`)
-					return
-				}
-				if tc.retryAfter != "" {
-					w.Header().Set("Retry-After", tc.retryAfter)
-				}
-				nonWorkingHours(w, n)
-			})
+			abbey := tokensourcetest.NewAbbeyCross(t)
+			abbey.SetWorkingHours(false, tc.retryAfter)
 			fakeTime(t, func(t *testing.T, client *http.Client) {
-				cfg := srv.config()
-				cfg.HTTPClient = client
+				cfg := &tokensource.ClientCredentialsConfig{ClientID: abbey.ClientID, ClientSecret: abbey.ClientSecret,
+					TokenURL: abbey.URL + "/v1/oauth/token", HTTPClient: client}
 				src := cfg.TokenSource(t.Context())
 				calls := 0
 				for start := time.Now(); time.Since(start) < 8*time.Hour; time.Sleep(10 * time.Second) {
@@ -255,25 +241,25 @@ func TestNonWorkingHours(t *testing.T) {
 					var e *tokensource.Error
 					require.ErrorAs(t, err, &e)
 					assert.Equal(t, 503, e.StatusCode)
-					assert.Equal(t, "evt-503", e.RequestID)
+					assert.Equal(t, tokensourcetest.NonWorkingHours, e.Message)
 					calls++
 				}
-				closed := srv.requests.Load()
+				closed := abbey.Requests()
 				assert.LessOrEqual(t, closed, tc.most, "%d calls during the closure", calls)
 				t.Logf("%d calls during an 8-hour closure cost %d upstream requests", calls, closed)
 
-				open.Store(true)
+				abbey.SetWorkingHours(true, "")
 				var waited time.Duration
 				for {
 					tok, err := src.Token()
 					if err == nil {
-						assert.Equal(t, "morning", tok.AccessToken)
+						assert.Equal(t, "abbeycross-access-1", tok.AccessToken)
 						break
 					}
 					time.Sleep(10 * time.Second)
 					waited += 10 * time.Second
 				}
-				assert.Equal(t, closed+1, srv.requests.Load(), "the first request after reopening succeeds")
+				assert.Equal(t, closed+1, abbey.Requests(), "the first request after reopening succeeds")
 				assert.LessOrEqual(t, waited, 5*time.Minute, "noticed within one MaxCoolDown")
 			})
 		})
