@@ -1,0 +1,153 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"time"
+
+	"golang.org/x/oauth2"
+
+	"github.com/fintechauth/tokensource"
+	"github.com/fintechauth/tokensource/tokensourcetest"
+)
+
+// demo tells the library's story against the three fakes, in-process.
+func demo(ctx context.Context, w io.Writer) error {
+	fliqa, flinks, abbey := tokensourcetest.NewFliqa(nil), tokensourcetest.NewFlinks(nil), tokensourcetest.NewAbbeyCross(nil)
+	defer fliqa.Close()
+	defer flinks.Close()
+	defer abbey.Close()
+	say := func(format string, args ...any) { fmt.Fprintf(w, format+"\n", args...) }
+	// Short waits, so the story takes seconds; the default budget is 10s.
+	fast := func(budget time.Duration, notify func(error, time.Duration)) *tokensource.RetryPolicy {
+		return &tokensource.RetryPolicy{InitialInterval: 50 * time.Millisecond, MaxInterval: 200 * time.Millisecond,
+			MaxElapsedTime: budget, Notify: notify}
+	}
+
+	say("tokensource demo: three fake token endpoints on loopback; no account, no network.")
+
+	say("\n1. A token from each provider")
+	fliqaSrc := (&tokensource.FliqaConfig{APIKey: fliqa.APIKey, APISecret: fliqa.APISecret, Environment: fliqa.Environment,
+		TenantSlug: fliqa.TenantSlug, BaseURL: fliqa.URL}).TokenSource(ctx)
+	tok, err := fliqaSrc.Token()
+	if err != nil {
+		return err
+	}
+	say("   Fliqa       %s, %s, scopes %v", tok.AccessToken, lifetime(tok), tokensource.Scopes(tok))
+	var stored *oauth2.Token // the app's database
+	fl := &tokensource.FlinksConfig{ClientID: flinks.ClientID, ClientSecret: flinks.ClientSecret, BaseURL: flinks.URL,
+		RedirectURL: flinks.RedirectURL, OnNewToken: func(t *oauth2.Token) { stored = t }}
+	if tok, err = fl.Exchange(ctx, flinks.Code()); err != nil {
+		return err
+	}
+	say("   Flinks      %s, %s, refresh token %s (authorization code exchanged)", tok.AccessToken, lifetime(tok), tok.RefreshToken)
+	cc := &tokensource.ClientCredentialsConfig{ClientID: abbey.ClientID, ClientSecret: abbey.ClientSecret,
+		TokenURL: abbey.URL + "/v1/oauth/token"}
+	abbeySrc := cc.TokenSource(ctx)
+	if tok, err = abbeySrc.Token(); err != nil {
+		return err
+	}
+	say("   AbbeyCross  %s, %s (client credentials as JSON)", tok.AccessToken, lifetime(tok))
+
+	say("\n2. A cached token costs no request")
+	if tok, err = fliqaSrc.Token(); err != nil {
+		return err
+	}
+	say("   Fliqa again: %s; requests to Fliqa so far: %d", tok.AccessToken, fliqa.Requests())
+
+	say("\n3. A Flinks refresh keeps the refresh token, which Flinks does not send again")
+	stored.Expiry = time.Now().Add(-time.Second) // as if loaded from the database an hour later
+	if tok, err = fl.TokenSource(ctx, stored).Token(); err != nil {
+		return err
+	}
+	say("   refreshed: %s, refresh token still %s; OnNewToken stored %s",
+		tok.AccessToken, tok.RefreshToken, stored.AccessToken)
+
+	say("\n4. 503, 503 and 500 are retried with backoff and jitter")
+	abbey.FailNext(2, http.StatusServiceUnavailable, "")
+	abbey.FailNext(1, http.StatusInternalServerError, "")
+	before := abbey.Requests()
+	cc.Retry = fast(2*time.Second, func(err error, wait time.Duration) {
+		say("   %s; next try in %v", describe(err), wait.Round(time.Millisecond))
+	})
+	if tok, err = cc.Token(ctx); err != nil {
+		return err
+	}
+	say("   then %s, after %d requests", tok.AccessToken, abbey.Requests()-before)
+
+	say("\n5. Closed for the night and saying so with Retry-After: given up at once")
+	abbey.SetWorkingHours(false, "28800")
+	before, start := abbey.Requests(), time.Now()
+	_, err = cc.Token(ctx)
+	var e *tokensource.Error
+	if !errors.As(err, &e) {
+		return fmt.Errorf("expected the provider's refusal, got %v", err)
+	}
+	say("   after %v and %d request: %s", time.Since(start).Round(time.Millisecond), abbey.Requests()-before, describe(err))
+
+	say("\n6. 20 callers behind a failing endpoint (closed, no Retry-After)")
+	abbey.SetWorkingHours(false, "")
+	cc.Retry = fast(250*time.Millisecond, nil)
+	before = abbey.Requests()
+	slowest := callers(20, cc.TokenSource(ctx))
+	say("   tokensource:                                %3d upstream requests, slowest caller %v",
+		abbey.Requests()-before, slowest.Round(10*time.Millisecond))
+	before = abbey.Requests()
+	naive := oauth2.ReuseTokenSource(nil, sourceFunc(func() (*oauth2.Token, error) { return cc.Token(ctx) }))
+	slowest = callers(20, naive)
+	say("   a retrying source in oauth2.ReuseTokenSource: %3d upstream requests, slowest caller %v",
+		abbey.Requests()-before, slowest.Round(10*time.Millisecond))
+	abbey.SetWorkingHours(true, "")
+
+	say("\n7. An API call through oauth2.NewClient carries the token")
+	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, "%s %s authorized with %q", r.Method, r.URL.Path, r.Header.Get("Authorization"))
+	}))
+	defer api.Close()
+	resp, err := oauth2.NewClient(ctx, abbeySrc).Get(api.URL + "/v1/quotes")
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return err
+	}
+	say("   %s -> %s", resp.Status, body)
+	return nil
+}
+
+// callers has n goroutines ask src for a token at once and returns how
+// long the slowest waited.
+func callers(n int, src oauth2.TokenSource) time.Duration {
+	var (
+		wg      sync.WaitGroup
+		mu      sync.Mutex
+		slowest time.Duration
+	)
+	start := time.Now()
+	for range n {
+		wg.Go(func() {
+			_, _ = src.Token()
+			mu.Lock()
+			slowest = max(slowest, time.Since(start))
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	return slowest
+}
+
+type sourceFunc func() (*oauth2.Token, error)
+
+func (f sourceFunc) Token() (*oauth2.Token, error) { return f() }
+
+// lifetime says how long tok has left.
+func lifetime(tok *oauth2.Token) string {
+	return fmt.Sprintf("%s, expires in %v", tok.Type(), time.Until(tok.Expiry).Round(time.Second))
+}

@@ -1,0 +1,264 @@
+// Command fetchtoken fetches an access token from a fintech token endpoint
+// and prints it, for a quick curl:
+//
+//	curl -H "Authorization: Bearer $(fetchtoken fliqa -base-url URL -env sandbox -tenant SLUG -raw)" …
+//
+// Usage:
+//
+//	fetchtoken fliqa -base-url URL -env sandbox|production -tenant SLUG [-raw]
+//	    credentials from FLIQA_API_KEY and FLIQA_API_SECRET
+//	fetchtoken flinks [-base-url URL] [-scope S] [-code C -redirect-url U] [-raw]
+//	    credentials from FLINKS_CLIENT_ID and FLINKS_CLIENT_SECRET; with -code
+//	    it exchanges an authorization code, else with FLINKS_REFRESH_TOKEN it
+//	    refreshes, else it uses the client_credentials grant
+//	fetchtoken client-credentials -token-url URL [-raw]
+//	    credentials from OAUTH_CLIENT_ID and OAUTH_CLIENT_SECRET
+//	fetchtoken demo
+//	    the library's story against local fakes: no account, no network
+//	fetchtoken serve [-addr 127.0.0.1:8080]
+//	    serves the three fakes, for integration tests in any language
+//
+// Secrets come from the environment, never from flags, which land in shell
+// history and ps. The token is printed on stdout as JSON (access_token,
+// token_type, expiry, and expires_in, scope and refresh_token when the
+// token has them), or with -raw as the access token alone. Each retry is
+// reported on stderr.
+//
+// Exit status: 0 with a token, 1 when the provider or the network failed
+// (one line on stderr, never a secret), 2 for a missing or wrong flag or
+// variable (no request is sent).
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"golang.org/x/oauth2"
+
+	"github.com/fintechauth/tokensource"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// usageError is a missing or wrong flag or variable: exit status 2.
+type usageError struct{ msg string }
+
+func (e usageError) Error() string { return e.msg }
+
+func usagef(format string, args ...any) error { return usageError{fmt.Sprintf(format, args...)} }
+
+const usage = `usage:
+  fetchtoken fliqa -base-url URL -env sandbox|production -tenant SLUG [-raw]
+  fetchtoken flinks [-base-url URL] [-scope S] [-code C -redirect-url U] [-raw]
+  fetchtoken client-credentials -token-url URL [-raw]
+  fetchtoken demo
+  fetchtoken serve [-addr 127.0.0.1:8080]
+`
+
+// run is the command, with its surroundings passed in.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+	err := dispatch(ctx, args, getenv, stdout, stderr)
+	var ue usageError
+	switch {
+	case err == nil:
+		return 0
+	case errors.Is(err, flag.ErrHelp):
+		return 2
+	case errors.As(err, &ue):
+		fmt.Fprintf(stderr, "fetchtoken: %s\n%s", ue.msg, usage)
+		return 2
+	default:
+		fmt.Fprintln(stderr, "fetchtoken:", describe(err))
+		return 1
+	}
+}
+
+func dispatch(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		return usagef("which token endpoint?")
+	}
+	fs := flag.NewFlagSet("fetchtoken "+args[0], flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	raw := fs.Bool("raw", false, "print only the access token and a newline")
+	retry := &tokensource.RetryPolicy{Notify: progress(stderr)}
+	var fetch func() (*oauth2.Token, error)
+
+	switch args[0] {
+	case "fliqa":
+		baseURL := fs.String("base-url", "", "Fliqa API base URL (required)")
+		env := fs.String("env", "", "environment: sandbox or production (required)")
+		tenant := fs.String("tenant", "", "tenant slug (required)")
+		if err := parse(fs, args[1:], "base-url", "env", "tenant"); err != nil {
+			return err
+		}
+		key, secret, err := secrets(getenv, "FLIQA_API_KEY", "FLIQA_API_SECRET")
+		if err != nil {
+			return err
+		}
+		if *env != tokensource.FliqaSandbox && *env != tokensource.FliqaProduction {
+			return usagef("-env must be sandbox or production, not %q", *env)
+		}
+		cfg := &tokensource.FliqaConfig{APIKey: key, APISecret: secret, Environment: *env, TenantSlug: *tenant,
+			BaseURL: *baseURL, Retry: retry}
+		fetch = func() (*oauth2.Token, error) { return cfg.Token(ctx) }
+	case "flinks":
+		baseURL := fs.String("base-url", "https://api.flinks.io", "Flinks API base URL")
+		scope := fs.String("scope", "", "scope for the client_credentials grant, e.g. client:admin")
+		code := fs.String("code", "", "authorization code to exchange (needs -redirect-url)")
+		redirect := fs.String("redirect-url", "", "redirect URL of the authorization request")
+		if err := parse(fs, args[1:]); err != nil {
+			return err
+		}
+		id, secret, err := secrets(getenv, "FLINKS_CLIENT_ID", "FLINKS_CLIENT_SECRET")
+		if err != nil {
+			return err
+		}
+		cfg := &tokensource.FlinksConfig{ClientID: id, ClientSecret: secret, BaseURL: *baseURL, Scope: *scope,
+			RedirectURL: *redirect, Retry: retry}
+		switch refresh := getenv("FLINKS_REFRESH_TOKEN"); {
+		case *code != "" && *redirect == "":
+			return usagef("-code needs -redirect-url")
+		case *code != "":
+			fetch = func() (*oauth2.Token, error) { return cfg.Exchange(ctx, *code) }
+		case refresh != "":
+			fetch = cfg.TokenSource(ctx, &oauth2.Token{RefreshToken: refresh}).Token
+		default:
+			fetch = cfg.ClientCredentialsTokenSource(ctx).Token
+		}
+	case "client-credentials":
+		tokenURL := fs.String("token-url", "", "token endpoint URL (required)")
+		if err := parse(fs, args[1:], "token-url"); err != nil {
+			return err
+		}
+		id, secret, err := secrets(getenv, "OAUTH_CLIENT_ID", "OAUTH_CLIENT_SECRET")
+		if err != nil {
+			return err
+		}
+		cfg := &tokensource.ClientCredentialsConfig{ClientID: id, ClientSecret: secret, TokenURL: *tokenURL, Retry: retry}
+		fetch = func() (*oauth2.Token, error) { return cfg.Token(ctx) }
+	case "demo":
+		if err := parse(fs, args[1:]); err != nil {
+			return err
+		}
+		return demo(ctx, stdout)
+	case "serve":
+		addr := fs.String("addr", "127.0.0.1:8080", "address to listen on")
+		if err := parse(fs, args[1:]); err != nil {
+			return err
+		}
+		return serve(ctx, *addr, stdout)
+	default:
+		return usagef("unknown command %q", args[0])
+	}
+
+	tok, err := fetch()
+	if err != nil {
+		return err
+	}
+	if *raw {
+		_, err = fmt.Fprintln(stdout, tok.AccessToken)
+		return err
+	}
+	return printToken(stdout, tok)
+}
+
+// parse parses the flags and checks that the required ones are set.
+func parse(fs *flag.FlagSet, args []string, required ...string) error {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return usagef("%v", err)
+	}
+	if fs.NArg() > 0 {
+		return usagef("unexpected argument %q", fs.Arg(0))
+	}
+	for _, name := range required {
+		if fs.Lookup(name).Value.String() == "" {
+			return usagef("-%s is required", name)
+		}
+	}
+	return nil
+}
+
+// secrets reads the credentials from the environment.
+func secrets(getenv func(string) string, idVar, secretVar string) (string, string, error) {
+	for _, v := range []string{idVar, secretVar} {
+		if getenv(v) == "" {
+			return "", "", usagef("%s is not set", v)
+		}
+	}
+	return getenv(idVar), getenv(secretVar), nil
+}
+
+// progress reports each retry on stderr.
+func progress(stderr io.Writer) func(error, time.Duration) {
+	attempt := 0
+	return func(err error, wait time.Duration) {
+		attempt++
+		fmt.Fprintf(stderr, "fetchtoken: attempt %d failed: %s; retrying in %v\n", attempt, describe(err), wait.Round(time.Millisecond))
+	}
+}
+
+// describe puts an error on one line: for a provider's answer, the status,
+// code, sub code, message and request id.
+func describe(err error) string {
+	var e *tokensource.Error
+	if !errors.As(err, &e) {
+		return strings.Join(strings.Fields(strings.TrimPrefix(err.Error(), "tokensource: ")), " ")
+	}
+	parts := []string{fmt.Sprintf("status %d", e.StatusCode)}
+	if errors.Is(err, tokensource.ErrReauthorizationRequired) {
+		parts[0] = "authorization must be renewed: " + parts[0]
+	}
+	for _, f := range []struct{ name, value string }{
+		{"code", e.Code}, {"sub code", e.SubCode}, {"message", e.Message}, {"request id", e.RequestID},
+	} {
+		if f.value != "" {
+			parts = append(parts, f.name+" "+strings.Join(strings.Fields(f.value), " "))
+		}
+	}
+	if u := e.Unwrap(); u != nil {
+		parts = append(parts, u.Error())
+	}
+	if e.RetryAfter > 0 {
+		parts = append(parts, "retry after "+e.RetryAfter.String())
+	}
+	return strings.Join(parts, ", ")
+}
+
+// printToken writes tok as one JSON object.
+func printToken(w io.Writer, tok *oauth2.Token) error {
+	out := struct {
+		AccessToken  string `json:"access_token"`
+		TokenType    string `json:"token_type"`
+		Expiry       string `json:"expiry"`
+		ExpiresIn    int64  `json:"expires_in,omitempty"`
+		Scope        string `json:"scope,omitempty"`
+		RefreshToken string `json:"refresh_token,omitempty"`
+	}{
+		AccessToken:  tok.AccessToken,
+		TokenType:    tok.Type(),
+		Expiry:       tok.Expiry.Format(time.RFC3339),
+		ExpiresIn:    tok.ExpiresIn,
+		Scope:        strings.Join(tokensource.Scopes(tok), " "),
+		RefreshToken: tok.RefreshToken,
+	}
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(out)
+}

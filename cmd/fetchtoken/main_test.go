@@ -1,0 +1,219 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"os"
+	"os/exec"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/fintechauth/tokensource"
+	"github.com/fintechauth/tokensource/tokensourcetest"
+)
+
+// TestMain lets the tests run this binary as fetchtoken itself: a real
+// process, with its own arguments, environment and exit status.
+func TestMain(m *testing.M) {
+	if os.Getenv("FETCHTOKEN_AS_COMMAND") == "1" {
+		main()
+	}
+	os.Exit(m.Run())
+}
+
+type result struct {
+	code           int
+	stdout, stderr string
+}
+
+// fetchtoken runs the command with args and the environment variables in
+// env (name=value), and nothing else from this process's environment.
+func fetchtoken(t *testing.T, env []string, args ...string) result {
+	t.Helper()
+	cmd := exec.CommandContext(t.Context(), os.Args[0], args...)
+	cmd.Env = append([]string{"FETCHTOKEN_AS_COMMAND=1"}, env...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	var exit *exec.ExitError
+	if err != nil && !errors.As(err, &exit) {
+		t.Fatal(err)
+	}
+	return result{cmd.ProcessState.ExitCode(), stdout.String(), stderr.String()}
+}
+
+func fliqaEnv(f *tokensourcetest.Fliqa) []string {
+	return []string{"FLIQA_API_KEY=" + f.APIKey, "FLIQA_API_SECRET=" + f.APISecret}
+}
+
+func decode(t *testing.T, stdout string) map[string]any {
+	t.Helper()
+	var m map[string]any
+	require.NoError(t, json.Unmarshal([]byte(stdout), &m), stdout)
+	return m
+}
+
+func TestFliqa(t *testing.T) {
+	f := tokensourcetest.NewFliqa(t)
+	args := []string{"fliqa", "-base-url", f.URL, "-env", "sandbox", "-tenant", f.TenantSlug}
+	r := fetchtoken(t, fliqaEnv(f), args...)
+	require.Equal(t, 0, r.code, r.stderr)
+	out := decode(t, r.stdout)
+	assert.Equal(t, "fliqa-access-1", out["access_token"])
+	assert.Equal(t, "Bearer", out["token_type"])
+	assert.Equal(t, 360.0, out["expires_in"])
+	assert.Equal(t, "account_owner account_info payments", out["scope"])
+	expiry, err := time.Parse(time.RFC3339, out["expiry"].(string))
+	require.NoError(t, err)
+	assert.WithinDuration(t, time.Now().Add(6*time.Minute), expiry, 5*time.Second)
+	assert.Empty(t, r.stderr)
+
+	r = fetchtoken(t, fliqaEnv(f), append(args, "-raw")...)
+	require.Equal(t, 0, r.code, r.stderr)
+	assert.Equal(t, "fliqa-access-2\n", r.stdout)
+}
+
+func TestFlinks(t *testing.T) {
+	f := tokensourcetest.NewFlinks(t)
+	env := []string{"FLINKS_CLIENT_ID=" + f.ClientID, "FLINKS_CLIENT_SECRET=" + f.ClientSecret}
+
+	r := fetchtoken(t, env, "flinks", "-base-url", f.URL, "-scope", "client:admin")
+	require.Equal(t, 0, r.code, r.stderr)
+	assert.Equal(t, "client_credentials", f.Last().Fields["grant_type"])
+	assert.Equal(t, "client:admin", decode(t, r.stdout)["scope"])
+
+	r = fetchtoken(t, env, "flinks", "-base-url", f.URL, "-code", f.Code(), "-redirect-url", f.RedirectURL)
+	require.Equal(t, 0, r.code, r.stderr)
+	out := decode(t, r.stdout)
+	assert.Equal(t, "flinks-refresh-1", out["refresh_token"])
+
+	r = fetchtoken(t, append(env, "FLINKS_REFRESH_TOKEN=flinks-refresh-1"), "flinks", "-base-url", f.URL, "-raw")
+	require.Equal(t, 0, r.code, r.stderr)
+	assert.Equal(t, "flinks-access-3\n", r.stdout)
+	assert.Equal(t, "refresh_token", f.Last().Fields["grant_type"])
+
+	r = fetchtoken(t, append(env, "FLINKS_REFRESH_TOKEN=unknown-refresh-token"), "flinks", "-base-url", f.URL)
+	assert.Equal(t, 1, r.code)
+	assert.Empty(t, r.stdout)
+	assert.Equal(t, "fetchtoken: authorization must be renewed: status 400, code invalid_grant, message The refresh token has expired or been revoked\n", r.stderr)
+}
+
+func TestClientCredentials(t *testing.T) {
+	a := tokensourcetest.NewAbbeyCross(t)
+	a.FailNext(2, 503, "")
+	env := []string{"OAUTH_CLIENT_ID=" + a.ClientID, "OAUTH_CLIENT_SECRET=" + a.ClientSecret}
+	r := fetchtoken(t, env, "client-credentials", "-token-url", a.URL+"/v1/oauth/token")
+	require.Equal(t, 0, r.code, r.stderr)
+	assert.Equal(t, "abbeycross-access-1", decode(t, r.stdout)["access_token"])
+	lines := strings.Split(strings.TrimSpace(r.stderr), "\n")
+	require.Len(t, lines, 2, "a progress line per retry")
+	assert.Regexp(t, `^fetchtoken: attempt 1 failed: status 503, code http_503, message Service Unavailable, request id evt-000001; retrying in \d+ms$`, lines[0])
+	assert.Regexp(t, `^fetchtoken: attempt 2 failed: status 503, .*; retrying in \d+ms$`, lines[1])
+}
+
+func TestProviderErrorIsOneLineWithoutSecrets(t *testing.T) {
+	f := tokensourcetest.NewFliqa(t)
+	r := fetchtoken(t, fliqaEnv(f), "fliqa", "-base-url", f.URL, "-env", "production", "-tenant", f.TenantSlug)
+	assert.Equal(t, 1, r.code)
+	assert.Empty(t, r.stdout)
+	assert.Equal(t, "fetchtoken: status 403, code forbidden, sub code access_not_allowed, message Tenant with slug 'my_slug' does not have 'production' access., request id 00000000000000000000000000000001\n", r.stderr)
+
+	r = fetchtoken(t, []string{"FLIQA_API_KEY=" + f.APIKey, "FLIQA_API_SECRET=wrong-secret-value"},
+		"fliqa", "-base-url", f.URL, "-env", "sandbox", "-tenant", f.TenantSlug)
+	assert.Equal(t, 1, r.code)
+	assert.Contains(t, r.stderr, "status 401, code unauthorized, sub code not_authorized")
+	assert.NotContains(t, r.stderr+r.stdout, "wrong-secret-value")
+}
+
+func TestUsageErrorsSendNothing(t *testing.T) {
+	f := tokensourcetest.NewFliqa(t)
+	a := tokensourcetest.NewAbbeyCross(t)
+	for _, tc := range []struct {
+		name string
+		env  []string
+		args []string
+		want string
+	}{
+		{"no command", nil, nil, "fetchtoken: which token endpoint?"},
+		{"unknown command", nil, []string{"google"}, `fetchtoken: unknown command "google"`},
+		{"missing secret", []string{"FLIQA_API_KEY=k"}, []string{"fliqa", "-base-url", f.URL, "-env", "sandbox", "-tenant", "my_slug"}, "fetchtoken: FLIQA_API_SECRET is not set"},
+		{"missing flag", fliqaEnv(f), []string{"fliqa", "-base-url", f.URL, "-env", "sandbox"}, "fetchtoken: -tenant is required"},
+		{"bad environment", fliqaEnv(f), []string{"fliqa", "-base-url", f.URL, "-env", "prod", "-tenant", "my_slug"}, `fetchtoken: -env must be sandbox or production, not "prod"`},
+		{"secret as a flag", fliqaEnv(f), []string{"fliqa", "-api-secret", "x"}, "fetchtoken: flag provided but not defined: -api-secret"},
+		{"missing client id", nil, []string{"client-credentials", "-token-url", a.URL + "/v1/oauth/token"}, "fetchtoken: OAUTH_CLIENT_ID is not set"},
+		{"missing token URL", []string{"OAUTH_CLIENT_ID=a", "OAUTH_CLIENT_SECRET=b"}, []string{"client-credentials"}, "fetchtoken: -token-url is required"},
+		{"code without redirect", []string{"FLINKS_CLIENT_ID=a", "FLINKS_CLIENT_SECRET=b"}, []string{"flinks", "-base-url", a.URL, "-code", "c"}, "fetchtoken: -code needs -redirect-url"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := fetchtoken(t, tc.env, tc.args...)
+			assert.Equal(t, 2, r.code)
+			assert.Empty(t, r.stdout)
+			assert.Contains(t, r.stderr, tc.want+"\n")
+		})
+	}
+	assert.Equal(t, 0, f.Requests()+a.Requests())
+}
+
+func TestDemo(t *testing.T) {
+	r := fetchtoken(t, nil, "demo")
+	require.Equal(t, 0, r.code, r.stderr)
+	for _, want := range []string{
+		"Fliqa       fliqa-access-1, Bearer, expires in 6m0s",
+		"Flinks      flinks-access-1, Bearer, expires in 4m59s, refresh token flinks-refresh-1",
+		"AbbeyCross  abbeycross-access-1, Bearer, expires in 1h0m0s",
+		"Fliqa again: fliqa-access-1; requests to Fliqa so far: 1",
+		"refreshed: flinks-access-2, refresh token still flinks-refresh-1; OnNewToken stored flinks-access-2",
+		"then abbeycross-access-2, after 4 requests",
+		"retry after 8h0m0s",
+		"200 OK -> GET /v1/quotes authorized with \"Bearer abbeycross-access-1\"",
+	} {
+		assert.Contains(t, r.stdout, want)
+	}
+	assert.Regexp(t, `after \d+ms and 1 request: status 503`, r.stdout, "given up at once")
+	assert.Regexp(t, `tokensource: +[1-5] upstream requests`, r.stdout, "one retry cycle for 20 callers")
+	assert.Regexp(t, `oauth2.ReuseTokenSource: +\d{2,3} upstream requests`, r.stdout, "a cycle per caller")
+}
+
+func TestServe(t *testing.T) {
+	cmd := exec.CommandContext(t.Context(), os.Args[0], "serve", "-addr", "127.0.0.1:0")
+	cmd.Env = []string{"FETCHTOKEN_AS_COMMAND=1"}
+	stdout, err := cmd.StdoutPipe()
+	require.NoError(t, err)
+	require.NoError(t, cmd.Start())
+	lines := bufio.NewScanner(stdout)
+	require.True(t, lines.Scan())
+	base, ok := strings.CutPrefix(lines.Text(), "serving token endpoint fakes on ")
+	require.True(t, ok, lines.Text())
+	go func() {
+		for lines.Scan() {
+		}
+	}()
+
+	ctx := context.Background()
+	fliqa := tokensourcetest.NewFliqa(t) // for its default credentials
+	tok, err := (&tokensource.FliqaConfig{APIKey: fliqa.APIKey, APISecret: fliqa.APISecret, Environment: "sandbox",
+		TenantSlug: "my_slug", BaseURL: base}).Token(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, "fliqa-access-1", tok.AccessToken)
+	flinks := tokensourcetest.NewFlinks(t)
+	tok, err = (&tokensource.FlinksConfig{ClientID: flinks.ClientID, ClientSecret: flinks.ClientSecret,
+		BaseURL: base}).ClientCredentialsTokenSource(ctx).Token()
+	require.NoError(t, err)
+	assert.Equal(t, "flinks-access-1", tok.AccessToken)
+	abbey := tokensourcetest.NewAbbeyCross(t)
+	tok, err = (&tokensource.ClientCredentialsConfig{ClientID: abbey.ClientID, ClientSecret: abbey.ClientSecret,
+		TokenURL: base + "/v1/oauth/token"}).Token(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, "abbeycross-access-1", tok.AccessToken)
+
+	require.NoError(t, cmd.Process.Signal(syscall.SIGTERM))
+	require.NoError(t, cmd.Wait(), "a clean stop")
+}
