@@ -30,40 +30,17 @@ const (
 	flinksRedir   = "https://app.example.com/callback"
 )
 
-// flinksServer is a Flinks token endpoint under /api/v1/token that checks
-// every request, records its body and answers request n (from 1) with
-// respond.
-type flinksServer struct {
-	*httptest.Server
-	requests atomic.Int32
-	mu       sync.Mutex
-	bodies   []map[string]string
-}
+// flinksServer is a Flinks token endpoint at /api/v1/token that checks
+// every request and answers request n (from 1) with respond.
+type flinksServer struct{ *endpoint }
 
 func newFlinksServer(t *testing.T, respond func(w http.ResponseWriter, body map[string]string, n int)) *flinksServer {
 	t.Helper()
-	s := &flinksServer{}
-	s.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		n := int(s.requests.Add(1))
+	return &flinksServer{newEndpoint(t, func(r *http.Request) {
 		assert.Equal(t, http.MethodPost, r.Method)
 		assert.Equal(t, "/api/v1/token", r.URL.Path)
 		assert.Equal(t, "application/json", r.Header.Get("Content-Type"))
-		var body map[string]string
-		assert.NoError(t, json.NewDecoder(r.Body).Decode(&body), "a JSON object of strings")
-		s.mu.Lock()
-		s.bodies = append(s.bodies, body)
-		s.mu.Unlock()
-		w.Header().Set("Content-Type", "application/json")
-		respond(w, body, n)
-	}))
-	t.Cleanup(s.Close)
-	return s
-}
-
-func (s *flinksServer) body(i int) map[string]string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.bodies[i]
+	}, respond)}
 }
 
 func (s *flinksServer) config() *tokensource.FlinksConfig {

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -29,34 +28,18 @@ const (
 )
 
 // fliqaServer is a Fliqa token endpoint under prefix that checks every
-// request and answers request n (from 1) with respond. It counts requests.
-type fliqaServer struct {
-	*httptest.Server
-	requests atomic.Int32
-	conns    atomic.Int32 // connections opened
-}
+// request and answers request n (from 1) with respond.
+type fliqaServer struct{ *endpoint }
 
 func newFliqaServer(t *testing.T, prefix string, respond func(w http.ResponseWriter, n int)) *fliqaServer {
 	t.Helper()
-	s := &fliqaServer{}
-	s.Server = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		n := int(s.requests.Add(1))
+	return &fliqaServer{newEndpoint(t, func(r *http.Request) {
 		assert.Equal(t, http.MethodGet, r.Method)
 		assert.Equal(t, prefix+"/service/auth/token/sandbox/"+testSlug, r.URL.Path)
 		assert.Equal(t, testKey, r.Header.Get("Api-Key"))
 		assert.Equal(t, testSecret, r.Header.Get("Api-Secret"))
 		assert.Equal(t, "application/json", r.Header.Get("Accept"))
-		w.Header().Set("Content-Type", "application/json")
-		respond(w, n)
-	}))
-	s.Config.ConnState = func(_ net.Conn, state http.ConnState) {
-		if state == http.StateNew {
-			s.conns.Add(1)
-		}
-	}
-	s.Start()
-	t.Cleanup(s.Close)
-	return s
+	}, ignoringBody(respond))}
 }
 
 func (s *fliqaServer) config(prefix string) *tokensource.FliqaConfig {

@@ -1,11 +1,8 @@
 package tokensource_test
 
 import (
-	"encoding/json"
 	"fmt"
 	"net/http"
-	"net/http/httptest"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -22,32 +19,23 @@ const (
 )
 
 // ccServer is an AbbeyCross token endpoint at /v1/oauth/token that checks
-// every request's body against want and answers request n (from 1) with
-// respond.
-type ccServer struct {
-	*httptest.Server
-	requests atomic.Int32
-}
+// every request's body against want (default: the test credentials) and
+// answers request n (from 1) with respond.
+type ccServer struct{ *endpoint }
 
 func newCCServer(t *testing.T, want map[string]string, respond func(w http.ResponseWriter, n int)) *ccServer {
 	t.Helper()
 	if want == nil {
 		want = map[string]string{"client_id": ccID, "client_secret": ccSecret}
 	}
-	s := &ccServer{}
-	s.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		n := int(s.requests.Add(1))
+	return &ccServer{newEndpoint(t, func(r *http.Request) {
 		assert.Equal(t, http.MethodPost, r.Method)
 		assert.Equal(t, "/v1/oauth/token", r.URL.Path)
 		assert.Equal(t, "application/json", r.Header.Get("Content-Type"))
-		var body map[string]string
-		assert.NoError(t, json.NewDecoder(r.Body).Decode(&body))
+	}, func(w http.ResponseWriter, body map[string]string, n int) {
 		assert.Equal(t, want, body)
-		w.Header().Set("Content-Type", "application/json")
 		respond(w, n)
-	}))
-	t.Cleanup(s.Close)
-	return s
+	})}
 }
 
 func (s *ccServer) config() *tokensource.ClientCredentialsConfig {
