@@ -348,3 +348,28 @@ func TestFliqaShortSecretDoesNotMangleTheToken(t *testing.T) {
 	require.NoError(t, err, "redaction is for what is reported, never for the token")
 	assert.Equal(t, testToken, tok.AccessToken)
 }
+
+func TestFliqaSecretNeverFollowsARedirectElsewhere(t *testing.T) {
+	var leaked atomic.Int32
+	elsewhere := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Api-Secret") != "" {
+			leaked.Add(1)
+		}
+		fliqaOK(w, 1)
+	}))
+	defer elsewhere.Close()
+	srv := newFliqaServer(t, "", func(w http.ResponseWriter, n int) {
+		if n == 1 { // a same-host redirect is followed
+			w.Header().Set("Location", "/service/auth/token/sandbox/"+testSlug)
+			w.WriteHeader(http.StatusTemporaryRedirect)
+			return
+		}
+		w.Header().Set("Location", elsewhere.URL+"/service/auth/token/sandbox/"+testSlug)
+		w.WriteHeader(http.StatusTemporaryRedirect)
+	})
+	_, err := srv.config("").Token(t.Context())
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "redirect to another host or to plain http refused")
+	assert.Equal(t, int32(2), srv.requests.Load(), "followed on the same host, then refused, and not retried")
+	assert.Zero(t, leaked.Load())
+}

@@ -174,8 +174,8 @@ func statusOf(err error) (int, bool) {
 }
 
 // transient reports whether err is a network failure that may pass: not a
-// context error, a certificate the client rejects, or a host that does not
-// exist.
+// context error, a refused redirect, a certificate the client rejects, or a
+// host that does not exist.
 func transient(err error) bool {
 	var (
 		dns     *net.DNSError
@@ -185,7 +185,7 @@ func transient(err error) bool {
 		verify  *tls.CertificateVerificationError
 	)
 	switch {
-	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded),
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded), errors.Is(err, errRedirect),
 		errors.As(err, &unknown), errors.As(err, &invalid), errors.As(err, &host), errors.As(err, &verify):
 		return false
 	case errors.As(err, &dns):

@@ -1,10 +1,13 @@
 // Package tokensource provides [golang.org/x/oauth2] token sources for
-// fintech token endpoints that x/oauth2 cannot talk to on its own.
+// fintech token endpoints that x/oauth2 cannot talk to on its own:
+// [FliqaConfig] (API key and secret in headers, camelCase answer),
+// [FlinksConfig] (JSON grants, a refresh token that never changes) and
+// [ClientCredentialsConfig] (client credentials as JSON, AbbeyCross by
+// default).
 //
-// Each provider has a config struct in the shape of x/oauth2's
-// clientcredentials.Config: [FliqaConfig] has Token(ctx) for one fetch,
-// TokenSource(ctx) for a cached, concurrency-safe source and Client(ctx) for
-// an *http.Client that authorizes every request it sends.
+// Each config has the shape of x/oauth2's clientcredentials.Config: Token(ctx)
+// for one fetch, TokenSource(ctx) for a cached, concurrency-safe source and
+// Client(ctx) for an *http.Client that authorizes every request it sends.
 //
 //	src := (&tokensource.FliqaConfig{
 //		APIKey:      key,
@@ -14,6 +17,10 @@
 //		BaseURL:     baseURL,
 //	}).TokenSource(ctx)
 //	client := oauth2.NewClient(ctx, src)
+//
+// [RetryTokenSource] gives any other oauth2.TokenSource the same retries and
+// shared failures. Package tokensourcetest has fakes of the three endpoints
+// for tests.
 //
 // What every source does the same way:
 //
@@ -187,10 +194,7 @@ type tokenRequest struct {
 
 // jsonRequest returns a POST of body as JSON to url.
 func jsonRequest(url string, body map[string]string, secrets ...string) *tokenRequest {
-	b, err := json.Marshal(body)
-	if err != nil { // a map of strings always marshals
-		panic(err)
-	}
+	b, _ := json.Marshal(body) // a map of strings always marshals
 	return &tokenRequest{
 		method:  http.MethodPost,
 		url:     url,
@@ -204,22 +208,23 @@ func jsonRequest(url string, body map[string]string, secrets ...string) *tokenRe
 // response that is not a usable token is an [*Error]; a failure to get a
 // response wraps the HTTP client's error.
 func (r *tokenRequest) send(ctx context.Context, client *http.Client) (*oauth2.Token, error) {
-	req, err := http.NewRequestWithContext(ctx, r.method, r.url, bytes.NewReader(r.body))
+	var body io.Reader
+	if r.body != nil {
+		body = bytes.NewReader(r.body)
+	}
+	req, err := http.NewRequestWithContext(ctx, r.method, r.url, body)
 	if err != nil {
 		return nil, fmt.Errorf("tokensource: building token request: %w", err)
-	}
-	if r.body == nil {
-		req.Body, req.GetBody, req.ContentLength = nil, nil, 0
 	}
 	for k, v := range r.header {
 		req.Header[k] = v
 	}
 	sent := time.Now()
-	resp, err := client.Do(req)
+	resp, err := sameHost(client).Do(req)
 	if err != nil {
 		return nil, fmt.Errorf("tokensource: token request failed: %w", err)
 	}
-	body, tooLarge, err := readBody(resp.Body)
+	raw, tooLarge, err := readBody(resp.Body)
 	if err != nil {
 		return nil, fmt.Errorf("tokensource: reading token response: %w", err)
 	}
@@ -230,11 +235,35 @@ func (r *tokenRequest) send(ctx context.Context, client *http.Client) (*oauth2.T
 		err = fmt.Errorf("response body exceeds %d bytes", maxBodySize)
 	default:
 		var tok *oauth2.Token
-		if tok, err = decodeToken(body, sent, cmp.Or(r.lifetime, defaultLifetime)); err == nil {
+		if tok, err = decodeToken(raw, sent, cmp.Or(r.lifetime, defaultLifetime)); err == nil {
 			return tok, nil
 		}
 	}
-	return nil, newError(resp, redact(body, append(tokensIn(body), r.secrets...)), err)
+	return nil, newError(resp, redact(raw, append(tokensIn(raw), r.secrets...)), err)
+}
+
+// errRedirect refuses a redirect that would carry credentials elsewhere.
+var errRedirect = errors.New("tokensource: redirect to another host or to plain http refused: it would carry the credentials there")
+
+// sameHost returns a copy of c that follows a token endpoint's redirects
+// only on the same host and never from https to http: net/http would
+// forward headers such as Api-Secret, and resend a 307's JSON body, to any
+// host. c's own redirect rule still applies.
+func sameHost(c *http.Client) *http.Client {
+	limited := *c
+	limited.CheckRedirect = func(req *http.Request, via []*http.Request) error {
+		if req.URL.Host != via[0].URL.Host || (via[0].URL.Scheme == "https" && req.URL.Scheme != "https") {
+			return errRedirect
+		}
+		if c.CheckRedirect != nil {
+			return c.CheckRedirect(req, via)
+		}
+		if len(via) >= 10 {
+			return errors.New("tokensource: stopped after 10 redirects")
+		}
+		return nil
+	}
+	return &limited
 }
 
 // tokensIn returns the tokens a body carries, which an unusable 2xx
@@ -327,7 +356,7 @@ func decodeToken(body []byte, sent time.Time, lifetime time.Duration) (*oauth2.T
 	if err := json.Unmarshal(body, &m); err != nil || m == nil {
 		return nil, errors.New("response is not a JSON object")
 	}
-	tok := &oauth2.Token{
+	tok := oauth2.Token{ // a value: WithExtra below makes the one copy that escapes
 		AccessToken:  str(m, "access_token", "accessToken"),
 		TokenType:    str(m, "token_type", "tokenType"),
 		RefreshToken: str(m, "refresh_token", "refreshToken"),
@@ -475,7 +504,7 @@ func (s settings) httpClient(ctx context.Context) *http.Client {
 // the attempt that sends r.
 func (s settings) attempt(name string, r *tokenRequest) (attempt, error) {
 	if s.expiryDelta < 0 {
-		return nil, fmt.Errorf("tokensource: %s.ExpiryDelta must not be negative", name)
+		return nil, invalid(name, "ExpiryDelta", "must not be negative")
 	}
 	if err := s.retry.validate(name); err != nil {
 		return nil, err
