@@ -93,6 +93,20 @@ func dispatch(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	fs := flag.NewFlagSet("fetchtoken "+args[0], flag.ContinueOnError)
 	fs.SetOutput(stderr)
+	switch args[0] {
+	case "demo":
+		if err := parse(fs, args[1:]); err != nil {
+			return err
+		}
+		return demo(ctx, stdout)
+	case "serve":
+		addr := fs.String("addr", "127.0.0.1:8080", "address to listen on")
+		if err := parse(fs, args[1:]); err != nil {
+			return err
+		}
+		return serve(ctx, *addr, stdout)
+	}
+
 	raw := fs.Bool("raw", false, "print only the access token and a newline")
 	retry := &tokensource.RetryPolicy{Notify: progress(stderr)}
 	var fetch func() (*oauth2.Token, error)
@@ -150,17 +164,6 @@ func dispatch(ctx context.Context, args []string, getenv func(string) string, st
 		}
 		cfg := &tokensource.ClientCredentialsConfig{ClientID: id, ClientSecret: secret, TokenURL: *tokenURL, Retry: retry}
 		fetch = func() (*oauth2.Token, error) { return cfg.Token(ctx) }
-	case "demo":
-		if err := parse(fs, args[1:]); err != nil {
-			return err
-		}
-		return demo(ctx, stdout)
-	case "serve":
-		addr := fs.String("addr", "127.0.0.1:8080", "address to listen on")
-		if err := parse(fs, args[1:]); err != nil {
-			return err
-		}
-		return serve(ctx, *addr, stdout)
 	default:
 		return usagef("unknown command %q", args[0])
 	}
