@@ -80,20 +80,21 @@ func (c *FliqaConfig) settings() settings {
 
 // attempt validates c and returns the attempt that sends its request.
 func (c *FliqaConfig) attempt() (attempt, error) {
-	if err := require("FliqaConfig", "APIKey", c.APIKey, "APISecret", c.APISecret); err != nil {
+	const name = "FliqaConfig"
+	if err := require(name, "APIKey", c.APIKey, "APISecret", c.APISecret); err != nil {
 		return nil, err
 	}
 	switch {
 	case c.Environment != FliqaProduction && c.Environment != FliqaSandbox:
-		return nil, fieldError("Environment", fmt.Sprintf("must be %q or %q, not %q", FliqaProduction, FliqaSandbox, c.Environment))
+		return nil, invalid(name, "Environment", fmt.Sprintf("must be %q or %q, not %q", FliqaProduction, FliqaSandbox, c.Environment))
 	case c.TenantSlug == "", c.TenantSlug == ".", c.TenantSlug == "..", strings.ContainsAny(c.TenantSlug, `/\`):
-		return nil, fieldError("TenantSlug", fmt.Sprintf("must be one path segment, not %q", c.TenantSlug))
+		return nil, invalid(name, "TenantSlug", fmt.Sprintf("must be one path segment, not %q", c.TenantSlug))
 	}
-	base, err := parseURL("FliqaConfig", "BaseURL", c.BaseURL)
+	base, err := parseURL(name, "BaseURL", c.BaseURL)
 	if err != nil {
 		return nil, err
 	}
-	return c.settings().attempt("FliqaConfig", &tokenRequest{
+	return c.settings().attempt(name, &tokenRequest{
 		method: http.MethodGet,
 		url:    strings.TrimRight(base, "/") + "/service/auth/token/" + c.Environment + "/" + url.PathEscape(c.TenantSlug),
 		header: http.Header{
@@ -104,5 +105,3 @@ func (c *FliqaConfig) attempt() (attempt, error) {
 		secrets: []string{c.APISecret},
 	})
 }
-
-func fieldError(field, problem string) error { return invalid("FliqaConfig", field, problem) }
