@@ -162,10 +162,9 @@ func (e *Endpoint) serve(w http.ResponseWriter, r *http.Request, provider func(R
 		e.recent = e.recent[1:]
 	}
 	latency := e.latency
-	var f *fault
+	var f fault // the zero fault: answer normally
 	if len(e.faults) > 0 {
-		f = &e.faults[0]
-		e.faults = e.faults[1:]
+		f, e.faults = e.faults[0], e.faults[1:]
 	}
 	e.mu.Unlock()
 
@@ -174,7 +173,7 @@ func (e *Endpoint) serve(w http.ResponseWriter, r *http.Request, provider func(R
 	}
 	a := answer{}
 	switch {
-	case f != nil && f.drop:
+	case f.drop:
 		if conn, _, err := http.NewResponseController(w).Hijack(); err == nil {
 			if tcp, ok := conn.(*net.TCPConn); ok {
 				_ = tcp.SetLinger(0) // a reset, as a dropped connection gives
@@ -182,7 +181,7 @@ func (e *Endpoint) serve(w http.ResponseWriter, r *http.Request, provider func(R
 			conn.Close()
 		}
 		return
-	case f != nil:
+	case f.status != 0:
 		if f.retryAfter != "" {
 			w.Header().Set("Retry-After", f.retryAfter)
 		}
