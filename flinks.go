@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"golang.org/x/oauth2"
+
+	"github.com/fintechauth/tokensource/internal/wire"
 )
 
 // ErrReauthorizationRequired is matched, through errors.Is, by the error of
@@ -163,7 +165,7 @@ func (c *FlinksConfig) grant(fields map[string]string, secrets ...string) (attem
 	}
 	body := map[string]string{"client_id": c.ClientID, "client_secret": c.ClientSecret}
 	maps.Copy(body, fields)
-	req := jsonRequest(strings.TrimRight(base, "/")+"/api/v1/token", body, append(secrets, c.ClientSecret)...)
+	req := wire.JSONRequest(strings.TrimRight(base, "/")+"/api/v1/token", body, append(secrets, c.ClientSecret)...)
 	return c.settings().attempt("FlinksConfig", req)
 }
 

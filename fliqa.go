@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"golang.org/x/oauth2"
+
+	"github.com/fintechauth/tokensource/internal/wire"
 )
 
 // Fliqa environments. An API key and secret belong to one of them.
@@ -94,14 +96,14 @@ func (c *FliqaConfig) attempt() (attempt, error) {
 	if err != nil {
 		return nil, err
 	}
-	return c.settings().attempt(name, &tokenRequest{
-		method: http.MethodGet,
-		url:    strings.TrimRight(base, "/") + "/service/auth/token/" + c.Environment + "/" + url.PathEscape(c.TenantSlug),
-		header: http.Header{
+	return c.settings().attempt(name, &wire.Request{
+		Method: http.MethodGet,
+		URL:    strings.TrimRight(base, "/") + "/service/auth/token/" + c.Environment + "/" + url.PathEscape(c.TenantSlug),
+		Header: http.Header{
 			"Api-Key":    {c.APIKey},
 			"Api-Secret": {c.APISecret},
 			"Accept":     {"application/json"},
 		},
-		secrets: []string{c.APISecret},
+		Secrets: []string{c.APISecret},
 	})
 }

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"golang.org/x/oauth2"
+
+	"github.com/fintechauth/tokensource/internal/wire"
 )
 
 // ClientCredentialsConfig gets access tokens through the OAuth client
@@ -113,7 +115,7 @@ func (c *ClientCredentialsConfig) attempt() (attempt, error) {
 		body = make(map[string]string, 2)
 	}
 	body[idField], body[secretField] = c.ClientID, c.ClientSecret
-	req := jsonRequest(u, body, c.ClientSecret)
-	req.lifetime = c.DefaultLifetime
+	req := wire.JSONRequest(u, body, c.ClientSecret)
+	req.Lifetime = c.DefaultLifetime
 	return c.settings().attempt(name, req)
 }

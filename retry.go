@@ -15,6 +15,8 @@ import (
 
 	"github.com/cenkalti/backoff/v4"
 	"golang.org/x/oauth2"
+
+	"github.com/fintechauth/tokensource/internal/wire"
 )
 
 // The default [RetryPolicy]: a token request sits in front of a user's API
@@ -185,7 +187,7 @@ func transient(err error) bool {
 		verify  *tls.CertificateVerificationError
 	)
 	switch {
-	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded), errors.Is(err, errRedirect),
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded), errors.Is(err, wire.ErrRedirect),
 		errors.As(err, &unknown), errors.As(err, &invalid), errors.As(err, &host), errors.As(err, &verify):
 		return false
 	case errors.As(err, &dns):
@@ -203,7 +205,7 @@ func retryAfter(err error) time.Duration {
 	}
 	var re *oauth2.RetrieveError
 	if errors.As(err, &re) && re.Response != nil {
-		return parseRetryAfter(re.Response.Header.Get("Retry-After"))
+		return wire.ParseRetryAfter(re.Response.Header.Get("Retry-After"))
 	}
 	return 0
 }

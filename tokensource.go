@@ -38,14 +38,9 @@
 package tokensource
 
 import (
-	"bytes"
-	"cmp"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"math"
 	"net/http"
 	"net/url"
 	"reflect"
@@ -54,17 +49,8 @@ import (
 	"time"
 
 	"golang.org/x/oauth2"
-)
 
-const (
-	// maxBodySize is the largest response body read. A larger success body
-	// is an error, never a truncated token; a larger error body is kept
-	// truncated in [Error.Body].
-	maxBodySize = 1 << 20
-
-	// defaultLifetime is how long a token lives when its response says
-	// nothing about its expiry.
-	defaultLifetime = 5 * time.Minute
+	"github.com/fintechauth/tokensource/internal/wire"
 )
 
 // Error is the error for every token response that did not yield a token:
@@ -163,6 +149,25 @@ func (e *Error) As(target any) bool {
 	return ok
 }
 
+// newError is the Error for a response that did not yield a token.
+func newError(f *wire.Failure) *Error {
+	return &Error{
+		StatusCode:       f.Response.StatusCode,
+		Code:             f.Code,
+		SubCode:          f.SubCode,
+		Message:          f.Message,
+		RequestID:        f.RequestID,
+		ResourceID:       f.ResourceID,
+		DocumentationURL: f.DocumentationURL,
+		ParameterName:    f.ParameterName,
+		ParameterValue:   f.ParameterValue,
+		RetryAfter:       f.RetryAfter,
+		Body:             f.Body,
+		Response:         f.Response,
+		err:              f.Err,
+	}
+}
+
 // Scopes returns the scopes a token response granted, whether the provider
 // sent them as a space-separated string (OAuth) or as a list (Fliqa), or nil.
 func Scopes(t *oauth2.Token) []string {
@@ -179,273 +184,6 @@ func Scopes(t *oauth2.Token) []string {
 		return out
 	}
 	return nil
-}
-
-// tokenRequest is one token request, prepared once and sent once per
-// attempt. Every provider builds one and shares the exchange below.
-type tokenRequest struct {
-	method   string
-	url      string
-	header   http.Header
-	body     []byte        // nil for no body
-	secrets  []string      // values to redact from anything reported
-	lifetime time.Duration // of a token whose response gives no expiry; 0 means defaultLifetime
-}
-
-// jsonRequest returns a POST of body as JSON to url.
-func jsonRequest(url string, body map[string]string, secrets ...string) *tokenRequest {
-	b, _ := json.Marshal(body) // a map of strings always marshals
-	return &tokenRequest{
-		method:  http.MethodPost,
-		url:     url,
-		header:  http.Header{"Content-Type": {"application/json"}, "Accept": {"application/json"}},
-		body:    b,
-		secrets: secrets,
-	}
-}
-
-// send makes one HTTP request and turns its response into a token. A
-// response that is not a usable token is an [*Error]; a failure to get a
-// response wraps the HTTP client's error.
-func (r *tokenRequest) send(ctx context.Context, client *http.Client) (*oauth2.Token, error) {
-	var body io.Reader
-	if r.body != nil {
-		body = bytes.NewReader(r.body)
-	}
-	req, err := http.NewRequestWithContext(ctx, r.method, r.url, body)
-	if err != nil {
-		return nil, fmt.Errorf("tokensource: building token request: %w", err)
-	}
-	for k, v := range r.header {
-		req.Header[k] = v
-	}
-	sent := time.Now()
-	resp, err := sameHost(client).Do(req)
-	if err != nil {
-		return nil, fmt.Errorf("tokensource: token request failed: %w", err)
-	}
-	raw, tooLarge, err := readBody(resp.Body)
-	if err != nil {
-		return nil, fmt.Errorf("tokensource: reading token response: %w", err)
-	}
-	switch {
-	case resp.StatusCode < 200 || resp.StatusCode > 299:
-		err = nil
-	case tooLarge:
-		err = fmt.Errorf("response body exceeds %d bytes", maxBodySize)
-	default:
-		var tok *oauth2.Token
-		if tok, err = decodeToken(raw, sent, cmp.Or(r.lifetime, defaultLifetime)); err == nil {
-			return tok, nil
-		}
-	}
-	return nil, newError(resp, redact(raw, append(tokensIn(raw), r.secrets...)), err)
-}
-
-// errRedirect refuses a redirect that would carry credentials elsewhere.
-var errRedirect = errors.New("tokensource: redirect to another host or to plain http refused: it would carry the credentials there")
-
-// sameHost returns a copy of c that follows a token endpoint's redirects
-// only on the same host and never from https to http: net/http would
-// forward headers such as Api-Secret, and resend a 307's JSON body, to any
-// host. c's own redirect rule still applies.
-func sameHost(c *http.Client) *http.Client {
-	limited := *c
-	limited.CheckRedirect = func(req *http.Request, via []*http.Request) error {
-		if req.URL.Host != via[0].URL.Host || (via[0].URL.Scheme == "https" && req.URL.Scheme != "https") {
-			return errRedirect
-		}
-		if c.CheckRedirect != nil {
-			return c.CheckRedirect(req, via)
-		}
-		if len(via) >= 10 {
-			return errors.New("tokensource: stopped after 10 redirects")
-		}
-		return nil
-	}
-	return &limited
-}
-
-// tokensIn returns the tokens a body carries, which an unusable 2xx
-// response may do: they are secrets too.
-func tokensIn(body []byte) []string {
-	var m map[string]any
-	if json.Unmarshal(body, &m) != nil {
-		return nil
-	}
-	return []string{str(m, "access_token", "accessToken"), str(m, "refresh_token", "refreshToken")}
-}
-
-// readBody reads at most maxBodySize bytes of rc, drains a little more so
-// the connection can be reused, and closes it.
-func readBody(rc io.ReadCloser) (body []byte, tooLarge bool, err error) {
-	defer rc.Close()
-	body, err = io.ReadAll(io.LimitReader(rc, maxBodySize+1))
-	if err != nil {
-		return nil, false, err
-	}
-	if len(body) > maxBodySize {
-		_, _ = io.Copy(io.Discard, io.LimitReader(rc, 64<<10))
-		return body[:maxBodySize], true, nil
-	}
-	return body, false, nil
-}
-
-// redact replaces every secret in b with "[redacted]".
-func redact(b []byte, secrets []string) []byte {
-	for _, s := range secrets {
-		if s != "" && bytes.Contains(b, []byte(s)) {
-			b = bytes.ReplaceAll(b, []byte(s), []byte("[redacted]"))
-		}
-	}
-	return b
-}
-
-// newError describes a response that did not yield a token. It reads
-// whichever error fields the body carries; the providers' names do not
-// collide, so one reading serves all of them.
-func newError(resp *http.Response, body []byte, cause error) *Error {
-	e := &Error{
-		StatusCode: resp.StatusCode,
-		RetryAfter: parseRetryAfter(resp.Header.Get("Retry-After")),
-		Body:       body,
-		Response:   resp,
-		err:        cause,
-	}
-	var m map[string]any
-	if json.Unmarshal(body, &m) != nil {
-		return e
-	}
-	e.Code = str(m, "errorCode", "error", "code")
-	e.SubCode = str(m, "errorSubCode")
-	e.Message = str(m, "errorMessage", "error_description", "text", "message")
-	e.RequestID = str(m, "requestId", "errorId", "request_id")
-	e.ResourceID = str(m, "resourceId")
-	e.DocumentationURL = str(m, "documentationUrl", "error_uri")
-	e.ParameterName = str(m, "parameter_name")
-	e.ParameterValue = m["parameter_value"]
-	return e
-}
-
-// parseRetryAfter reads a Retry-After header given in seconds or as an
-// HTTP date; 0 means none, or a date already past.
-func parseRetryAfter(v string) time.Duration {
-	if v == "" {
-		return 0
-	}
-	if s, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64); err == nil {
-		if s <= 0 {
-			return 0
-		}
-		return time.Duration(min(s, math.MaxInt64/int64(time.Second))) * time.Second
-	}
-	if t, err := http.ParseTime(v); err == nil {
-		return max(time.Until(t), 0)
-	}
-	return 0
-}
-
-// decodeToken turns a 2xx JSON body into a token. It reads the OAuth names
-// (access_token, token_type, expires_in, refresh_token) and their camelCase
-// forms; expires_in may be a number or a numeric string, and an absolute
-// expiry (expires, expires_at, expiry) is used when no expires_in is given.
-// Without either, the token lives for lifetime. The whole body stays
-// reachable through the token's Extra method.
-func decodeToken(body []byte, sent time.Time, lifetime time.Duration) (*oauth2.Token, error) {
-	var m map[string]any
-	if err := json.Unmarshal(body, &m); err != nil || m == nil {
-		return nil, errors.New("response is not a JSON object")
-	}
-	tok := oauth2.Token{ // a value: WithExtra below makes the one copy that escapes
-		AccessToken:  str(m, "access_token", "accessToken"),
-		TokenType:    str(m, "token_type", "tokenType"),
-		RefreshToken: str(m, "refresh_token", "refreshToken"),
-	}
-	if tok.AccessToken == "" {
-		return nil, errors.New("response has no access token")
-	}
-	if tok.TokenType == "" {
-		tok.TokenType = "Bearer"
-	}
-	in, err := expiresIn(m)
-	if err != nil {
-		return nil, err
-	}
-	switch {
-	case in > 0:
-		tok.ExpiresIn = in
-		tok.Expiry = sent.Add(time.Duration(in) * time.Second)
-	default:
-		at, err := expiresAt(m)
-		if err != nil {
-			return nil, err
-		}
-		if at.IsZero() {
-			at = sent.Add(lifetime)
-		}
-		tok.Expiry = at
-	}
-	return tok.WithExtra(m), nil
-}
-
-// expiresIn reads expires_in or expiresIn in seconds; 0 means absent.
-func expiresIn(m map[string]any) (int64, error) {
-	for _, k := range []string{"expires_in", "expiresIn"} {
-		var n float64
-		switch v := m[k].(type) {
-		case nil:
-			continue
-		case float64:
-			n = v
-		case string:
-			var err error
-			if n, err = strconv.ParseFloat(strings.TrimSpace(v), 64); err != nil {
-				n = -1
-			}
-		default:
-			n = -1
-		}
-		if n < 0 || n > math.MaxInt32 {
-			return 0, fmt.Errorf("%s is not a valid number of seconds", k)
-		}
-		return int64(n), nil
-	}
-	return 0, nil
-}
-
-// expiresAt reads an absolute expiry, as an RFC 3339 string or Unix
-// seconds; zero means absent.
-func expiresAt(m map[string]any) (time.Time, error) {
-	for _, k := range []string{"expires", "expires_at", "expiresAt", "expiry"} {
-		switch v := m[k].(type) {
-		case nil:
-			continue
-		case string:
-			t, err := time.Parse(time.RFC3339, v)
-			if err != nil {
-				return time.Time{}, fmt.Errorf("%s is not an RFC 3339 time", k)
-			}
-			return t, nil
-		case float64:
-			if v < 0 || v > 1e11 { // beyond the year 5000 is not a time a token ends
-				return time.Time{}, fmt.Errorf("%s is not Unix seconds", k)
-			}
-			return time.Unix(int64(v), 0), nil
-		default:
-			return time.Time{}, fmt.Errorf("%s is not a time", k)
-		}
-	}
-	return time.Time{}, nil
-}
-
-// str returns the first of m's keys that holds a non-empty string.
-func str(m map[string]any, keys ...string) string {
-	for _, k := range keys {
-		if s, ok := m[k].(string); ok && s != "" {
-			return s
-		}
-	}
-	return ""
 }
 
 // invalid reports a config field that is missing or wrong.
@@ -502,7 +240,7 @@ func (s settings) httpClient(ctx context.Context) *http.Client {
 
 // attempt checks the shared settings of the config called name and returns
 // the attempt that sends r.
-func (s settings) attempt(name string, r *tokenRequest) (attempt, error) {
+func (s settings) attempt(name string, r *wire.Request) (attempt, error) {
 	if s.expiryDelta < 0 {
 		return nil, invalid(name, "ExpiryDelta", "must not be negative")
 	}
@@ -510,7 +248,12 @@ func (s settings) attempt(name string, r *tokenRequest) (attempt, error) {
 		return nil, err
 	}
 	return func(ctx context.Context) (*oauth2.Token, error) {
-		return r.send(ctx, s.httpClient(ctx))
+		tok, err := r.Send(ctx, s.httpClient(ctx))
+		var f *wire.Failure
+		if errors.As(err, &f) {
+			return nil, newError(f)
+		}
+		return tok, err
 	}, nil
 }
 
