@@ -92,9 +92,9 @@ func (p *RetryPolicy) validate(config string) error {
 	}
 	switch {
 	case p.InitialInterval < 0, p.MaxInterval < 0, p.MaxCoolDown < 0:
-		return fmt.Errorf("tokensource: %s.Retry intervals must not be negative", config)
+		return invalid(config, "Retry", "intervals must not be negative")
 	case p.MaxInterval != 0 && p.MaxInterval < p.InitialInterval:
-		return fmt.Errorf("tokensource: %s.Retry.MaxInterval is shorter than InitialInterval", config)
+		return invalid(config, "Retry.MaxInterval", "is shorter than InitialInterval")
 	}
 	return nil
 }

@@ -126,7 +126,7 @@ func (e *Error) Error() string {
 	if e.RetryAfter > 0 {
 		b.WriteString(" (retry after " + e.RetryAfter.String() + ")")
 	}
-	return b.String()
+	return wire.Printable(b.String())
 }
 
 // Unwrap returns why a 2xx response was unusable, or nil.
@@ -186,9 +186,21 @@ func Scopes(t *oauth2.Token) []string {
 	return nil
 }
 
+// ConfigError reports a config field that is missing or wrong. It is
+// returned before any request is sent, and never retried.
+type ConfigError struct {
+	Config  string // the config type, e.g. "FliqaConfig"
+	Field   string // the field, e.g. "TenantSlug" or "Retry.MaxInterval"
+	Problem string // what is wrong, e.g. "is required"
+}
+
+func (e *ConfigError) Error() string {
+	return "tokensource: " + e.Config + "." + e.Field + " " + e.Problem
+}
+
 // invalid reports a config field that is missing or wrong.
 func invalid(config, field, problem string) error {
-	return fmt.Errorf("tokensource: %s.%s %s", config, field, problem)
+	return &ConfigError{Config: config, Field: field, Problem: problem}
 }
 
 // require reports the first of the named fields, given as name and value

@@ -3,6 +3,9 @@ package wire
 import (
 	"bytes"
 	"encoding/json"
+	"strconv"
+	"strings"
+	"unicode"
 )
 
 // Redact replaces every secret in b with "[redacted]".
@@ -24,3 +27,25 @@ func tokensIn(body []byte) []string {
 	}
 	return []string{str(m, "access_token", "accessToken"), str(m, "refresh_token", "refreshToken")}
 }
+
+// Printable escapes the characters of s that could break or forge a log
+// line (control characters such as newline, ESC and NUL, and other
+// non-printing ones such as bidirectional overrides) the way Go quotes
+// them: \n, \x1b, \x00, \u202e.
+func Printable(s string) string {
+	if !strings.ContainsFunc(s, unprintable) {
+		return s
+	}
+	var b strings.Builder
+	for _, r := range s {
+		if unprintable(r) {
+			q := strconv.QuoteRune(r)
+			b.WriteString(q[1 : len(q)-1])
+		} else {
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
+}
+
+func unprintable(r rune) bool { return r != ' ' && !unicode.IsPrint(r) }
