@@ -11,7 +11,8 @@ import (
 const NonWorkingHours = "The server is currently unavailable due to non-working hours. Please try again later."
 
 // AbbeyCross fakes AbbeyCross's POST /v1/oauth/token, which takes
-// {"client_id", "client_secret"} as JSON.
+// {"client_id", "client_secret"} as JSON (Content-Type application/json,
+// parameters such as charset allowed).
 //
 // A missing or empty field is 400 with parameter_name naming it, a body
 // that is not a JSON object of strings 400 too, and wrong credentials 401:
@@ -70,7 +71,7 @@ func (a *AbbeyCross) answer(r Request) answer {
 	switch {
 	case r.Path != "/v1/oauth/token":
 		return answer{404, a.error("not_found", "Not found", "", nil)}
-	case r.Method != http.MethodPost || r.Header.Get("Content-Type") != "application/json" || r.Fields == nil:
+	case r.Method != http.MethodPost || !isJSON(r.Header) || r.Fields == nil:
 		return answer{400, a.error("invalid_request", "Expected a JSON object", "", nil)}
 	}
 	for _, field := range []string{"client_id", "client_secret"} {

@@ -23,6 +23,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"io"
+	"mime"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -194,6 +195,14 @@ func (e *Endpoint) serve(w http.ResponseWriter, r *http.Request, provider func(R
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(a.status)
 	_, _ = w.Write(out.Bytes())
+}
+
+// isJSON reports whether header declares a JSON body: a Content-Type of
+// application/json in any casing, with any parameters, such as
+// "application/json; charset=utf-8".
+func isJSON(header http.Header) bool {
+	mediaType, _, err := mime.ParseMediaType(header.Get("Content-Type"))
+	return err == nil && mediaType == "application/json"
 }
 
 // issue numbers a new token and returns the number and the lifetime, or

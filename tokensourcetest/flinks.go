@@ -12,10 +12,11 @@ import (
 
 // Flinks fakes Flinks' POST /api/v1/token with its three grants.
 //
-// The body must be JSON with exactly the fields of its grant:
-// client_credentials takes grant_type, client_id, client_secret and an
-// optional scope; authorization_code takes code and redirect_uri as well;
-// refresh_token takes refresh_token. Anything else is 400
+// The body must be JSON (Content-Type application/json, parameters such as
+// charset allowed) with exactly the fields of its grant: client_credentials
+// takes grant_type, client_id, client_secret and an optional scope;
+// authorization_code takes code and redirect_uri as well; refresh_token
+// takes refresh_token. Anything else is 400
 // invalid_request, an unknown grant 400 unsupported_grant_type, wrong
 // client credentials 401 invalid_client. An authorization code works once;
 // a used one, a redirect_uri other than RedirectURL, or an unknown or
@@ -81,7 +82,7 @@ func (f *Flinks) answer(r Request) answer {
 	if r.Path != "/api/v1/token" {
 		return answer{404, flinksError("invalid_request", "Not found")}
 	}
-	if r.Method != http.MethodPost || r.Header.Get("Content-Type") != "application/json" || r.Fields == nil {
+	if r.Method != http.MethodPost || !isJSON(r.Header) || r.Fields == nil {
 		return answer{400, flinksError("invalid_request", "POST a JSON object")}
 	}
 	grant := r.Fields["grant_type"]

@@ -185,6 +185,58 @@ func TestAbbeyCross(t *testing.T) {
 	})
 }
 
+func TestJSONContentType(t *testing.T) {
+	flinks := tokensourcetest.NewFlinks(t)
+	abbey := tokensourcetest.NewAbbeyCross(t)
+	for _, fake := range []struct {
+		name    string
+		url     string
+		body    string
+		refused int // the status of a refused request
+		code    func(map[string]any) any
+	}{
+		{"Flinks", flinks.URL + "/api/v1/token",
+			`{"grant_type":"client_credentials","client_id":"flinks-test-client","client_secret":"flinks-test-secret"}`,
+			400, func(body map[string]any) any { return body["error"] }},
+		{"AbbeyCross", abbey.URL + "/v1/oauth/token",
+			`{"client_id":"abbeycross-test-client","client_secret":"abbeycross-test-secret"}`,
+			400, func(body map[string]any) any { return body["code"] }},
+	} {
+		for _, tc := range []struct {
+			contentType string
+			ok          bool
+		}{
+			{"application/json", true},
+			{"application/json; charset=utf-8", true},
+			{"application/json;charset=UTF-8", true},
+			{`application/json; charset="utf-8"`, true},
+			{"Application/JSON; Charset=utf-8", true},
+			{"application/json; version=2", true},
+			{"", false},
+			{"text/plain", false},
+			{"application/x-www-form-urlencoded", false},
+			{"application/jsonp", false},
+			{"application/json-patch+json", false},
+			{"application/json; charset", false},
+		} {
+			t.Run(fake.name+" "+tc.contentType, func(t *testing.T) {
+				header := map[string]string{}
+				if tc.contentType != "" {
+					header["Content-Type"] = tc.contentType
+				}
+				status, _, body := do(t, "POST", fake.url, header, fake.body)
+				if tc.ok {
+					assert.Equal(t, 200, status, body)
+					assert.NotEmpty(t, body["access_token"])
+					return
+				}
+				assert.Equal(t, fake.refused, status)
+				assert.Equal(t, "invalid_request", fake.code(body))
+			})
+		}
+	}
+}
+
 func TestFaultScript(t *testing.T) {
 	a := tokensourcetest.NewAbbeyCross(t)
 	a.SetLifetime(90 * time.Second)
