@@ -14,14 +14,17 @@ const NonWorkingHours = "The server is currently unavailable due to non-working 
 // {"client_id", "client_secret"} as JSON (Content-Type application/json,
 // parameters such as charset allowed).
 //
-// A missing or empty field is 400 with parameter_name naming it, a body
-// that is not a JSON object of strings 400 too, and wrong credentials 401:
-// AbbeyCross documents neither status, so these are the fake's choice.
-// Errors carry AbbeyCross's body {errorId, code, text, parameter_name,
-// parameter_value}. Outside working hours (see SetWorkingHours) every
-// request is 503 with [NonWorkingHours]. AbbeyCross documents its 200 body
-// only as {}; the fake answers access_token, token_type and expires_in, and
-// a token lives an hour unless SetLifetime says otherwise.
+// AbbeyCross documents one status for a token request it refuses, 409, so
+// the fake answers 409 to a missing or empty field, with parameter_name
+// naming it (code validation_error), to a request that is not a POST of a
+// JSON object of strings (invalid_request), and to wrong credentials
+// (invalid_credentials); the codes are the fake's choice, as AbbeyCross
+// lists none. Errors carry AbbeyCross's body {errorId, code, text,
+// parameter_name, parameter_value}. Outside working hours (see
+// SetWorkingHours) every request is 503 with [NonWorkingHours]. AbbeyCross
+// documents its 200 body only as {}; the fake answers access_token,
+// token_type and expires_in, and a token lives an hour unless SetLifetime
+// says otherwise.
 type AbbeyCross struct {
 	Endpoint
 	// ClientID and ClientSecret are the accepted client credentials.
@@ -72,15 +75,15 @@ func (a *AbbeyCross) answer(r Request) answer {
 	case r.Path != "/v1/oauth/token":
 		return answer{404, a.error("not_found", "Not found", "", nil)}
 	case r.Method != http.MethodPost || !isJSON(r.Header) || r.Fields == nil:
-		return answer{400, a.error("invalid_request", "Expected a JSON object", "", nil)}
+		return answer{409, a.error("invalid_request", "Expected a JSON object", "", nil)}
 	}
 	for _, field := range []string{"client_id", "client_secret"} {
 		if r.Fields[field] == "" {
-			return answer{400, a.error("validation_error", field+" is required", field, r.Fields[field])}
+			return answer{409, a.error("validation_error", field+" is required", field, r.Fields[field])}
 		}
 	}
 	if r.Fields["client_id"] != a.ClientID || r.Fields["client_secret"] != a.ClientSecret {
-		return answer{401, a.error("invalid_credentials", "Invalid client credentials", "", nil)}
+		return answer{409, a.error("invalid_credentials", "Invalid client credentials", "", nil)}
 	}
 	n, life := a.issue(time.Hour)
 	return answer{200, map[string]any{

@@ -16,13 +16,18 @@ import (
 // charset allowed) with exactly the fields of its grant: client_credentials
 // takes grant_type, client_id, client_secret and an optional scope;
 // authorization_code takes code and redirect_uri as well; refresh_token
-// takes refresh_token. Anything else is 400
-// invalid_request, an unknown grant 400 unsupported_grant_type, wrong
-// client credentials 401 invalid_client. An authorization code works once;
-// a used one, a redirect_uri other than RedirectURL, or an unknown or
-// revoked refresh token is 400 invalid_grant. As at Flinks, a refresh
-// token never changes and refresh responses carry none. A token lives 299
-// seconds unless SetLifetime says otherwise.
+// takes refresh_token. Anything else is 400 invalid_request, an unknown
+// grant 400 unsupported_grant_type, wrong client credentials 400
+// invalid_client: Flinks lists all three among its 400s. An authorization
+// code works once; a used one, a redirect_uri other than RedirectURL, or an
+// unknown or revoked refresh token is 400 invalid_grant. As at Flinks, a
+// refresh token never changes and refresh responses carry none. A token
+// lives 299 seconds unless SetLifetime says otherwise.
+//
+// A status scripted with FailNext carries the error Flinks lists for it:
+// invalid_request for 400, server_error for 500, temporarily_unavailable
+// for 503. Flinks lists none for other statuses, such as 401, 403 or 429,
+// so the fake says http_401, http_403 or http_429.
 type Flinks struct {
 	Endpoint
 	// ClientID and ClientSecret are the accepted client credentials.
@@ -67,8 +72,8 @@ func (f *Flinks) Revoke(refreshToken string) {
 // ServeHTTP answers one token request.
 func (f *Flinks) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	f.serve(w, r, f.answer, func(status int) any {
-		code := map[int]string{500: "server_error", 503: "temporarily_unavailable", 401: "invalid_client"}[status]
-		return flinksError(cmp.Or(code, "invalid_request"), http.StatusText(status))
+		code := map[int]string{400: "invalid_request", 500: "server_error", 503: "temporarily_unavailable"}[status]
+		return flinksError(cmp.Or(code, fmt.Sprintf("http_%d", status)), http.StatusText(status))
 	})
 }
 
@@ -98,7 +103,7 @@ func (f *Flinks) answer(r Request) answer {
 		return answer{400, flinksError("invalid_request", fmt.Sprintf("The %s grant takes exactly %v", grant, want))}
 	}
 	if r.Fields["client_id"] != f.ClientID || r.Fields["client_secret"] != f.ClientSecret {
-		return answer{401, flinksError("invalid_client", "Confirm the client_id and client_secret")}
+		return answer{400, flinksError("invalid_client", "Confirm the client_id and client_secret")}
 	}
 
 	refresh, fail := f.grant(grant, r.Fields)

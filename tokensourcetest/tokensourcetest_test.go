@@ -115,7 +115,7 @@ func TestFlinks(t *testing.T) {
 		{"used code", creds(map[string]string{"grant_type": "authorization_code", "code": code, "redirect_uri": f.RedirectURL}), 400, "invalid_grant"},
 		{"other redirect", creds(map[string]string{"grant_type": "authorization_code", "code": f.Code(), "redirect_uri": "https://evil.example"}), 400, "invalid_grant"},
 		{"revoked refresh token", creds(map[string]string{"grant_type": "refresh_token", "refresh_token": refresh}), 400, "invalid_grant"},
-		{"wrong secret", map[string]string{"grant_type": "client_credentials", "client_id": f.ClientID, "client_secret": "x"}, 401, "invalid_client"},
+		{"wrong secret", map[string]string{"grant_type": "client_credentials", "client_id": f.ClientID, "client_secret": "x"}, 400, "invalid_client"},
 		{"no grant", creds(map[string]string{}), 400, "unsupported_grant_type"},
 		{"unknown grant", creds(map[string]string{"grant_type": "password"}), 400, "unsupported_grant_type"},
 		{"scope with a code", creds(map[string]string{"grant_type": "authorization_code", "code": f.Code(), "redirect_uri": f.RedirectURL, "scope": "x"}), 400, "invalid_request"},
@@ -148,9 +148,9 @@ func TestAbbeyCross(t *testing.T) {
 		param  string
 	}{
 		{"token", `{"client_id":"abbeycross-test-client","client_secret":"abbeycross-test-secret"}`, 200, "", ""},
-		{"no secret", `{"client_id":"abbeycross-test-client"}`, 400, "validation_error", "client_secret"},
-		{"wrong secret", `{"client_id":"abbeycross-test-client","client_secret":"x"}`, 401, "invalid_credentials", ""},
-		{"not JSON", `client_id=a`, 400, "invalid_request", ""},
+		{"no secret", `{"client_id":"abbeycross-test-client"}`, 409, "validation_error", "client_secret"},
+		{"wrong secret", `{"client_id":"abbeycross-test-client","client_secret":"x"}`, 409, "invalid_credentials", ""},
+		{"not JSON", `client_id=a`, 409, "invalid_request", ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			status, _, body := do(t, "POST", a.URL+"/v1/oauth/token", json, tc.body)
@@ -200,7 +200,7 @@ func TestJSONContentType(t *testing.T) {
 			400, func(body map[string]any) any { return body["error"] }},
 		{"AbbeyCross", abbey.URL + "/v1/oauth/token",
 			`{"client_id":"abbeycross-test-client","client_secret":"abbeycross-test-secret"}`,
-			400, func(body map[string]any) any { return body["code"] }},
+			409, func(body map[string]any) any { return body["code"] }},
 	} {
 		for _, tc := range []struct {
 			contentType string
@@ -234,6 +234,30 @@ func TestJSONContentType(t *testing.T) {
 				assert.Equal(t, "invalid_request", fake.code(body))
 			})
 		}
+	}
+}
+
+func TestFlinksScriptedErrors(t *testing.T) {
+	f := tokensourcetest.NewFlinks(t)
+	body := `{"grant_type":"client_credentials","client_id":"flinks-test-client","client_secret":"flinks-test-secret"}`
+	for _, tc := range []struct {
+		status int
+		code   string
+	}{
+		{400, "invalid_request"},
+		{401, "http_401"},
+		{403, "http_403"},
+		{429, "http_429"},
+		{500, "server_error"},
+		{503, "temporarily_unavailable"},
+	} {
+		t.Run(http.StatusText(tc.status), func(t *testing.T) {
+			f.FailNext(1, tc.status, "")
+			status, _, got := do(t, "POST", f.URL+"/api/v1/token", map[string]string{"Content-Type": "application/json"}, body)
+			assert.Equal(t, tc.status, status)
+			assert.Equal(t, tc.code, got["error"])
+			assert.Equal(t, http.StatusText(tc.status), got["error_description"])
+		})
 	}
 }
 
