@@ -132,9 +132,12 @@ func ExampleFlinksConfig_TokenSource() {
 	}
 
 	// Later, the stored token has expired: the source refreshes it and keeps
-	// the refresh token, which Flinks does not send again.
-	store["user-42"].Expiry = time.Now().Add(-time.Minute)
-	src := cfg.TokenSource(context.Background(), store["user-42"])
+	// the refresh token, which Flinks does not send again. The token is
+	// loaded as a copy, as from a database, so that the change of its
+	// expiry, which stands in for the time passed, reaches nothing else.
+	loaded := *store["user-42"]
+	loaded.Expiry = time.Now().Add(-time.Minute)
+	src := cfg.TokenSource(context.Background(), &loaded)
 	for range 2 { // the second call is served from the cache
 		tok, err := src.Token()
 		if err != nil {
@@ -145,12 +148,22 @@ func ExampleFlinksConfig_TokenSource() {
 	}
 
 	// A refresh token Flinks no longer accepts means the user must
-	// authorize again.
+	// authorize again. Again the stored token is copied: a token that a
+	// source returned, or handed to OnNewToken, may be the one it caches,
+	// and changing it in place would change what the source serves.
 	flinks.Revoke("flinks-refresh-1")
-	store["user-42"].Expiry = time.Now().Add(-time.Minute)
-	_, err := cfg.TokenSource(context.Background(), store["user-42"]).Token()
+	reloaded := *store["user-42"]
+	reloaded.Expiry = time.Now().Add(-time.Minute)
+	_, err := cfg.TokenSource(context.Background(), &reloaded).Token()
 	if errors.Is(err, tokensource.ErrReauthorizationRequired) {
 		fmt.Println("send the user through authorization again")
+	}
+
+	// Until its token expires, src serves it without asking Flinks.
+	if tok, err := src.Token(); err == nil {
+		fmt.Println(tok.AccessToken, "still served from the cache")
+	} else {
+		fmt.Println(err)
 	}
 	// Output:
 	// stored flinks-access-1 with flinks-refresh-1
@@ -158,6 +171,7 @@ func ExampleFlinksConfig_TokenSource() {
 	// flinks-access-2 flinks-refresh-1
 	// flinks-access-2 flinks-refresh-1
 	// send the user through authorization again
+	// flinks-access-2 still served from the cache
 }
 
 func ExampleClientCredentialsConfig_TokenSource() {
