@@ -6,8 +6,11 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"flag"
+	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -24,9 +27,78 @@ import (
 // process, with its own arguments, environment and exit status.
 func TestMain(m *testing.M) {
 	if os.Getenv("FETCHTOKEN_AS_COMMAND") == "1" {
-		main()
+		main() // exits
 	}
-	os.Exit(m.Run())
+	flag.Parse()
+	cleanup, err := setCoverDir()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	cleanup()
+	os.Exit(code)
+}
+
+// coverDir is where the command writes its coverage data in a coverage run
+// (go test -cover), and "" outside one.
+var coverDir string
+
+// setCoverDir sets coverDir. A binary built with coverage writes its data
+// at exit to $GOCOVERDIR, and warns on stderr when that is not set. go test
+// gives the test binary a directory, from which it counts the package's
+// coverage: the command's data goes there too, and counts. A test binary
+// run by hand without one gets a temporary directory, removed by cleanup.
+func setCoverDir() (cleanup func(), err error) {
+	cleanup = func() {}
+	if testing.CoverMode() == "" {
+		return cleanup, nil
+	}
+	if f := flag.Lookup("test.gocoverdir"); f != nil && f.Value.String() != "" {
+		coverDir, err = filepath.Abs(f.Value.String())
+		return cleanup, err
+	}
+	if coverDir = os.Getenv("GOCOVERDIR"); coverDir != "" {
+		return cleanup, nil
+	}
+	if coverDir, err = os.MkdirTemp("", "fetchtoken-cover"); err != nil {
+		return cleanup, err
+	}
+	return func() { os.RemoveAll(coverDir) }, nil
+}
+
+// command is fetchtoken run with args and the environment variables in env
+// (name=value), and nothing else from this process's environment but where
+// a coverage run collects its data and the race detector's options. The
+// race detector's second-long pause when a process exits with status 0 is
+// dropped, unless GORACE sets atexit_sleep_ms.
+func command(t *testing.T, env []string, args ...string) *exec.Cmd {
+	t.Helper()
+	exe, err := os.Executable()
+	require.NoError(t, err)
+	cmd := exec.CommandContext(t.Context(), exe, args...)
+	cmd.Env = append([]string{"FETCHTOKEN_AS_COMMAND=1", "GORACE=atexit_sleep_ms=0 " + os.Getenv("GORACE")}, env...)
+	if coverDir != "" {
+		cmd.Env = append(cmd.Env, "GOCOVERDIR="+coverDir)
+	}
+	return cmd
+}
+
+func TestCoverageRunCountsTheCommand(t *testing.T) {
+	if testing.CoverMode() == "" {
+		t.Skip("only in a coverage run: go test -cover")
+	}
+	cmd := command(t, nil, "google")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	var exit *exec.ExitError
+	require.ErrorAs(t, cmd.Run(), &exit)
+	assert.Equal(t, 2, exit.ExitCode())
+	assert.True(t, strings.HasPrefix(stderr.String(), `fetchtoken: unknown command "google"`+"\n"), stderr.String())
+	assert.NotContains(t, stderr.String(), "GOCOVERDIR", "no warning from the coverage runtime")
+	counters, err := filepath.Glob(filepath.Join(coverDir, fmt.Sprintf("covcounters.*.%d.*", cmd.Process.Pid)))
+	require.NoError(t, err)
+	assert.Len(t, counters, 1, "the command's counters are in the run's coverage data")
 }
 
 type result struct {
@@ -35,11 +107,10 @@ type result struct {
 }
 
 // fetchtoken runs the command with args and the environment variables in
-// env (name=value), and nothing else from this process's environment.
+// env (name=value), and returns its exit status and output.
 func fetchtoken(t *testing.T, env []string, args ...string) result {
 	t.Helper()
-	cmd := exec.CommandContext(t.Context(), os.Args[0], args...)
-	cmd.Env = append([]string{"FETCHTOKEN_AS_COMMAND=1"}, env...)
+	cmd := command(t, env, args...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()
@@ -183,8 +254,7 @@ func TestDemo(t *testing.T) {
 }
 
 func TestServe(t *testing.T) {
-	cmd := exec.CommandContext(t.Context(), os.Args[0], "serve", "-addr", "127.0.0.1:0")
-	cmd.Env = []string{"FETCHTOKEN_AS_COMMAND=1"}
+	cmd := command(t, nil, "serve", "-addr", "127.0.0.1:0")
 	stdout, err := cmd.StdoutPipe()
 	require.NoError(t, err)
 	require.NoError(t, cmd.Start())
