@@ -26,7 +26,7 @@
 //
 // Exit status: 0 with a token, 1 when the provider or the network failed
 // (one line on stderr, never a secret), 2 for a missing or wrong flag or
-// variable (no request is sent).
+// variable, named as you typed it (no request is sent).
 package main
 
 import (
@@ -36,8 +36,10 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -109,7 +111,10 @@ func dispatch(ctx context.Context, args []string, getenv func(string) string, st
 
 	raw := fs.Bool("raw", false, "print only the access token and a newline")
 	retry := &tokensource.RetryPolicy{Notify: progress(stderr)}
-	var fetch func() (*oauth2.Token, error)
+	var (
+		fetch func() (*oauth2.Token, error)
+		names map[string]string // config field -> the flag or variable that set it
+	)
 
 	switch args[0] {
 	case "fliqa":
@@ -123,12 +128,14 @@ func dispatch(ctx context.Context, args []string, getenv func(string) string, st
 		if err != nil {
 			return err
 		}
-		if *env != tokensource.FliqaSandbox && *env != tokensource.FliqaProduction {
-			return usagef("-env must be sandbox or production, not %q", *env)
+		if err := checkURL("-base-url", *baseURL); err != nil {
+			return err
 		}
 		cfg := &tokensource.FliqaConfig{APIKey: key, APISecret: secret, Environment: *env, TenantSlug: *tenant,
 			BaseURL: *baseURL, Retry: retry}
 		fetch = func() (*oauth2.Token, error) { return cfg.Token(ctx) }
+		names = map[string]string{"APIKey": "FLIQA_API_KEY", "APISecret": "FLIQA_API_SECRET",
+			"Environment": "-env", "TenantSlug": "-tenant", "BaseURL": "-base-url"}
 	case "flinks":
 		baseURL := fs.String("base-url", "https://api.flinks.io", "Flinks API base URL")
 		scope := fs.String("scope", "", "scope for the client_credentials grant, e.g. client:admin")
@@ -141,8 +148,13 @@ func dispatch(ctx context.Context, args []string, getenv func(string) string, st
 		if err != nil {
 			return err
 		}
+		if err := checkURL("-base-url", *baseURL); err != nil {
+			return err
+		}
 		cfg := &tokensource.FlinksConfig{ClientID: id, ClientSecret: secret, BaseURL: *baseURL, Scope: *scope,
 			RedirectURL: *redirect, Retry: retry}
+		names = map[string]string{"ClientID": "FLINKS_CLIENT_ID", "ClientSecret": "FLINKS_CLIENT_SECRET",
+			"BaseURL": "-base-url", "Scope": "-scope", "RedirectURL": "-redirect-url"}
 		switch refresh := getenv("FLINKS_REFRESH_TOKEN"); {
 		case *code != "" && *redirect == "":
 			return usagef("-code needs -redirect-url")
@@ -162,15 +174,20 @@ func dispatch(ctx context.Context, args []string, getenv func(string) string, st
 		if err != nil {
 			return err
 		}
+		if err := checkURL("-token-url", *tokenURL); err != nil {
+			return err
+		}
 		cfg := &tokensource.ClientCredentialsConfig{ClientID: id, ClientSecret: secret, TokenURL: *tokenURL, Retry: retry}
 		fetch = func() (*oauth2.Token, error) { return cfg.Token(ctx) }
+		names = map[string]string{"ClientID": "OAUTH_CLIENT_ID", "ClientSecret": "OAUTH_CLIENT_SECRET",
+			"TokenURL": "-token-url"}
 	default:
 		return usagef("unknown command %q", args[0])
 	}
 
 	tok, err := fetch()
 	if err != nil {
-		return err
+		return configError(err, names, getenv)
 	}
 	if *raw {
 		_, err = fmt.Fprintln(stdout, tok.AccessToken)
@@ -206,6 +223,52 @@ func secrets(getenv func(string) string, idVar, secretVar string) (string, strin
 		}
 	}
 	return getenv(idVar), getenv(secretVar), nil
+}
+
+// configError turns a config problem that the library found, before any
+// request, into a usage error naming the flag or variable of the field, as
+// names maps them; a variable's value is never shown. Any other error is
+// returned as it is.
+func configError(err error, names map[string]string, getenv func(string) string) error {
+	var ce *tokensource.ConfigError
+	if !errors.As(err, &ce) {
+		return err
+	}
+	name, ok := names[ce.Field]
+	switch {
+	case !ok: // not a field the user sets: a fault of this command
+		return err
+	case strings.HasPrefix(name, "-"):
+		return usagef("%s %s", name, ce.Problem)
+	default:
+		return usagef("%s %s", name, redact(ce.Problem, getenv(name)))
+	}
+}
+
+// checkURL refuses two URLs that the library's check lets through but
+// that no request may be sent to: one without a host name ("http://:8080"),
+// which the Go dialer takes for this machine, and one with an empty query
+// ("https://host/path?"). It says so in the library's words, so nothing
+// changes once the library refuses them itself. Every other problem, an
+// empty value included, is the library's to name.
+func checkURL(flag, raw string) error {
+	u, err := url.Parse(raw)
+	if raw == "" || err != nil || (u.Hostname() != "" && !u.ForceQuery) {
+		return nil
+	}
+	return usagef("%s must be an absolute http or https URL without query or fragment, not %q", flag, u.Redacted())
+}
+
+// redact replaces secret, as it is and as Go would quote it, in s.
+func redact(s, secret string) string {
+	if secret == "" {
+		return s
+	}
+	quoted := strconv.Quote(secret)
+	for _, v := range []string{quoted, quoted[1 : len(quoted)-1], secret} {
+		s = strings.ReplaceAll(s, v, "[redacted]")
+	}
+	return s
 }
 
 // progress reports each retry on stderr.

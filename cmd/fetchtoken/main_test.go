@@ -8,9 +8,11 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -217,7 +219,7 @@ func TestUsageErrorsSendNothing(t *testing.T) {
 		{"unknown command", nil, []string{"google"}, `fetchtoken: unknown command "google"`},
 		{"missing secret", []string{"FLIQA_API_KEY=k"}, []string{"fliqa", "-base-url", f.URL, "-env", "sandbox", "-tenant", "my_slug"}, "fetchtoken: FLIQA_API_SECRET is not set"},
 		{"missing flag", fliqaEnv(f), []string{"fliqa", "-base-url", f.URL, "-env", "sandbox"}, "fetchtoken: -tenant is required"},
-		{"bad environment", fliqaEnv(f), []string{"fliqa", "-base-url", f.URL, "-env", "prod", "-tenant", "my_slug"}, `fetchtoken: -env must be sandbox or production, not "prod"`},
+		{"bad environment", fliqaEnv(f), []string{"fliqa", "-base-url", f.URL, "-env", "prod", "-tenant", "my_slug"}, `fetchtoken: -env must be "production" or "sandbox", not "prod"`},
 		{"secret as a flag", fliqaEnv(f), []string{"fliqa", "-api-secret", "x"}, "fetchtoken: flag provided but not defined: -api-secret"},
 		{"missing client id", nil, []string{"client-credentials", "-token-url", a.URL + "/v1/oauth/token"}, "fetchtoken: OAUTH_CLIENT_ID is not set"},
 		{"missing token URL", []string{"OAUTH_CLIENT_ID=a", "OAUTH_CLIENT_SECRET=b"}, []string{"client-credentials"}, "fetchtoken: -token-url is required"},
@@ -231,6 +233,83 @@ func TestUsageErrorsSendNothing(t *testing.T) {
 		})
 	}
 	assert.Equal(t, 0, f.Requests()+a.Requests())
+}
+
+func TestConfigErrorsNameTheFlag(t *testing.T) {
+	f := tokensourcetest.NewFliqa(t)
+	fl := tokensourcetest.NewFlinks(t)
+	a := tokensourcetest.NewAbbeyCross(t)
+	// Each fake's address without its host, which the Go dialer would take
+	// for this machine: a request sent by mistake would reach the fake.
+	hostless := func(e *tokensourcetest.Endpoint) string {
+		u, err := url.Parse(e.URL)
+		require.NoError(t, err)
+		return "http://:" + u.Port()
+	}
+	flinksEnv := []string{"FLINKS_CLIENT_ID=" + fl.ClientID, "FLINKS_CLIENT_SECRET=" + fl.ClientSecret}
+	oauthEnv := []string{"OAUTH_CLIENT_ID=" + a.ClientID, "OAUTH_CLIENT_SECRET=" + a.ClientSecret}
+	fliqa := func(baseURL, env, tenant string) []string {
+		return []string{"fliqa", "-base-url", baseURL, "-env", env, "-tenant", tenant}
+	}
+	for _, tc := range []struct {
+		name  string
+		env   []string
+		args  []string
+		flag  string // the flag the message must start with
+		field string // the config field it must not name
+	}{
+		{"tenant with a slash", fliqaEnv(f), fliqa(f.URL, "sandbox", "a/b"), "-tenant", "TenantSlug"},
+		{"tenant dot-dot", fliqaEnv(f), fliqa(f.URL, "sandbox", ".."), "-tenant", "TenantSlug"},
+		{"unknown environment", fliqaEnv(f), fliqa(f.URL, "staging", "my_slug"), "-env", "Environment"},
+		{"fliqa ftp base URL", fliqaEnv(f), fliqa("ftp://x", "sandbox", "my_slug"), "-base-url", "BaseURL"},
+		{"fliqa base URL without a host", fliqaEnv(f), fliqa(hostless(&f.Endpoint), "sandbox", "my_slug"), "-base-url", "BaseURL"},
+		{"fliqa base URL with a port alone", fliqaEnv(f), fliqa("http://:8080", "sandbox", "my_slug"), "-base-url", "BaseURL"},
+		{"fliqa base URL with a query", fliqaEnv(f), fliqa(f.URL+"?tenant=x", "sandbox", "my_slug"), "-base-url", "BaseURL"},
+		{"flinks base URL that does not parse", flinksEnv, []string{"flinks", "-base-url", "http://[::1"}, "-base-url", "BaseURL"},
+		{"flinks base URL without a host", append(flinksEnv, "FLINKS_REFRESH_TOKEN=r"), []string{"flinks", "-base-url", hostless(&fl.Endpoint)}, "-base-url", "BaseURL"},
+		{"flinks exchange with an ftp base URL", flinksEnv, []string{"flinks", "-base-url", "ftp://x", "-code", "c", "-redirect-url", fl.RedirectURL}, "-base-url", "BaseURL"},
+		{"token URL with an empty query", oauthEnv, []string{"client-credentials", "-token-url", a.URL + "/v1/oauth/token?"}, "-token-url", "TokenURL"},
+		{"token URL ending in a question mark", oauthEnv, []string{"client-credentials", "-token-url", "https://h/x?"}, "-token-url", "TokenURL"},
+		{"token URL with a fragment", oauthEnv, []string{"client-credentials", "-token-url", a.URL + "/v1/oauth/token#x"}, "-token-url", "TokenURL"},
+		{"relative token URL", oauthEnv, []string{"client-credentials", "-token-url", "/v1/oauth/token"}, "-token-url", "TokenURL"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := fetchtoken(t, tc.env, tc.args...)
+			assert.Equal(t, 2, r.code)
+			assert.Empty(t, r.stdout)
+			assert.Regexp(t, `^fetchtoken: `+tc.flag+` [^\n]+\n`+regexp.QuoteMeta(usage)+`$`, r.stderr)
+			assert.NotContains(t, r.stderr, tc.field)
+			assert.NotContains(t, r.stderr, "Config")
+		})
+	}
+	assert.Equal(t, 0, f.Requests()+fl.Requests()+a.Requests())
+}
+
+func TestConfigError(t *testing.T) {
+	names := map[string]string{"APISecret": "FLIQA_API_SECRET", "TenantSlug": "-tenant"}
+	env := map[string]string{"FLIQA_API_SECRET": "s3cret\n"}
+	other := errors.New("tokensource: token request failed")
+	for _, tc := range []struct {
+		name string
+		err  error
+		want error
+	}{
+		{"flag", &tokensource.ConfigError{Config: "FliqaConfig", Field: "TenantSlug", Problem: `must be one path segment, not "a/b"`},
+			usageError{`-tenant must be one path segment, not "a/b"`}},
+		{"wrapped", fmt.Errorf("fetching: %w", &tokensource.ConfigError{Config: "FliqaConfig", Field: "TenantSlug", Problem: "is required"}),
+			usageError{"-tenant is required"}},
+		{"variable, its value never shown", &tokensource.ConfigError{Config: "FliqaConfig", Field: "APISecret", Problem: `must not end in a newline, not "s3cret\n" (s3cret\n)`},
+			usageError{"FLIQA_API_SECRET must not end in a newline, not [redacted] ([redacted])"}},
+		{"field no flag sets", &tokensource.ConfigError{Config: "FliqaConfig", Field: "Retry.MaxInterval", Problem: "must not be negative"},
+			&tokensource.ConfigError{Config: "FliqaConfig", Field: "Retry.MaxInterval", Problem: "must not be negative"}},
+		{"not a config error", other, other},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := configError(tc.err, names, func(name string) string { return env[name] })
+			assert.Equal(t, tc.want, got)
+			assert.NotContains(t, got.Error(), "s3cret")
+		})
+	}
 }
 
 func TestDemo(t *testing.T) {
