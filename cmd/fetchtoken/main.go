@@ -1,7 +1,7 @@
 // Command fetchtoken fetches an access token from a fintech token endpoint
-// and prints it, for a quick curl:
+// and prints it, for a quick curl that runs only when a token came back:
 //
-//	curl -H "Authorization: Bearer $(fetchtoken fliqa -base-url URL -env sandbox -tenant SLUG -raw)" …
+//	token=$(fetchtoken fliqa -base-url URL -env sandbox -tenant SLUG -raw) && curl -H "Authorization: Bearer $token" …
 //
 // Usage:
 //
