@@ -61,8 +61,11 @@ func demo(ctx context.Context, w io.Writer) error {
 	say("   Fliqa again: %s; requests to Fliqa so far: %d", tok.AccessToken, fliqa.Requests())
 
 	say("\n3. A Flinks refresh keeps the refresh token, which Flinks does not send again")
-	stored.Expiry = time.Now().Add(-time.Second) // as if loaded from the database an hour later
-	if tok, err = fl.TokenSource(ctx, stored).Token(); err != nil {
+	// A copy, as loaded from the database an hour later: the stored token
+	// itself is never changed in place.
+	loaded := *stored
+	loaded.Expiry = time.Now().Add(-time.Second)
+	if tok, err = fl.TokenSource(ctx, &loaded).Token(); err != nil {
 		return err
 	}
 	say("   refreshed: %s, refresh token still %s; OnNewToken stored %s",
