@@ -107,11 +107,14 @@ func (c *FlinksConfig) TokenSource(ctx context.Context, t *oauth2.Token) oauth2.
 		return failingSource{err}
 	}
 	if t == nil || t.RefreshToken == "" {
+		if t != nil {
+			t = new(*t) // the front writes to the token it is given
+		}
 		return oauth2.ReuseTokenSourceWithExpiry(t, failingSource{errors.New(
 			"tokensource: FlinksConfig.TokenSource needs a valid token or a refresh token")}, c.ExpiryDelta)
 	}
 	r := &flinksRefresh{c: *c, refreshToken: t.RefreshToken} // later changes to c do not reach r
-	return oauth2.ReuseTokenSourceWithExpiry(t, newRetrySource(ctx, r.attempt, c.Retry, retryable), c.ExpiryDelta)
+	return cached(ctx, r.attempt, c.Retry, retryable, t, c.ExpiryDelta)
 }
 
 // Client returns an HTTP client that adds a token from c.TokenSource(ctx, t)
@@ -169,10 +172,11 @@ func (c *FlinksConfig) grant(fields map[string]string, secrets ...string) (attem
 	return c.settings().attempt("FlinksConfig", req)
 }
 
-// notify hands a token newly obtained from Flinks to OnNewToken.
+// notify hands a copy of a token newly obtained from Flinks to OnNewToken,
+// so that nothing else writes to what the hook holds.
 func (c *FlinksConfig) notify(tok *oauth2.Token) {
 	if c.OnNewToken != nil {
-		c.OnNewToken(tok)
+		c.OnNewToken(new(*tok))
 	}
 }
 

@@ -1,21 +1,21 @@
 package tokensource
 
 import (
+	"cmp"
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/cenkalti/backoff/v4"
 	"golang.org/x/oauth2"
 
+	"github.com/fintechauth/tokensource/internal/cache"
 	"github.com/fintechauth/tokensource/internal/wire"
 )
 
@@ -26,6 +26,7 @@ const (
 	defaultMaxInterval     = 2 * time.Second
 	defaultMaxElapsedTime  = 10 * time.Second
 	defaultMaxCoolDown     = 5 * time.Minute
+	defaultExpiryDelta     = 10 * time.Second // as in x/oauth2
 )
 
 // RetryPolicy says how a token fetch retries. A nil *RetryPolicy, and any
@@ -103,20 +104,23 @@ func (p *RetryPolicy) validate(config string) error {
 type attempt func(ctx context.Context) (*oauth2.Token, error)
 
 // do runs a until it succeeds, fails in a way that retrying cannot mend, or
-// the budget (or ctx's deadline, if sooner) is spent. Each call has its own
-// backoff.
+// the budget (or ctx's deadline, if sooner) is spent. Each attempt, its
+// response body included, ends by that deadline too, so no attempt can
+// hang. Each call has its own backoff.
 func (p RetryPolicy) do(ctx context.Context, a attempt, retryable func(error) bool) (*oauth2.Token, error) {
 	var b *backoff.ExponentialBackOff // made on the first failure
-	deadline := time.Now().Add(p.MaxElapsedTime)
-	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
-		deadline = d
-	}
+	ctx, cancel := context.WithTimeout(ctx, p.budget())
+	defer cancel()
+	deadline, _ := ctx.Deadline()
 	for n := 1; ; n++ {
 		tok, err := a(ctx)
 		if err == nil {
 			return tok, nil
 		}
-		if ctx.Err() != nil || !retryable(err) {
+		if ctx.Err() != nil {
+			return nil, p.ended(ctx, err)
+		}
+		if p.MaxElapsedTime < 0 || !retryable(err) {
 			return nil, err
 		}
 		wait := retryAfter(err)
@@ -128,7 +132,7 @@ func (p RetryPolicy) do(ctx context.Context, a attempt, retryable func(error) bo
 					backoff.WithMaxElapsedTime(0),
 				)
 			}
-			wait = b.NextBackOff()
+			wait = min(b.NextBackOff(), p.MaxInterval) // the cap holds after jitter too
 		}
 		if time.Now().Add(wait).After(deadline) {
 			if n == 1 {
@@ -143,18 +147,47 @@ func (p RetryPolicy) do(ctx context.Context, a attempt, retryable func(error) bo
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			return nil, fmt.Errorf("tokensource: stopped waiting to retry (%s): %w", message(err), ctx.Err())
+			return nil, &stopped{ctx: context.Cause(ctx), last: err}
 		case <-t.C:
 		}
 	}
 }
 
+// budget is how long one fetch may take: MaxElapsedTime, or with retries
+// disabled, the default budget for its single attempt.
+func (p RetryPolicy) budget() time.Duration {
+	if p.MaxElapsedTime < 0 {
+		return defaultMaxElapsedTime
+	}
+	return p.MaxElapsedTime
+}
+
+// ended describes an attempt cut short by ctx: a cancellation as it is, a
+// deadline (the budget's, or the caller's if sooner) with what it was.
+func (p RetryPolicy) ended(ctx context.Context, err error) error {
+	if !errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		return err
+	}
+	return wrap(err, "no token by the deadline (fetch budget %v)", p.budget())
+}
+
+// stopped is a retry cut short by its context: it wraps both the context's
+// error and the last failure, so errors.As still finds the provider's
+// answer.
+type stopped struct{ ctx, last error }
+
+func (e *stopped) Error() string {
+	return "tokensource: stopped waiting to retry (" + message(e.last) + "): " + e.ctx.Error()
+}
+
+func (e *stopped) Unwrap() []error { return []error{e.ctx, e.last} }
+
 // retryable reports whether another attempt may succeed where err failed.
 func retryable(err error) bool {
 	if status, ok := statusOf(err); ok {
 		switch status {
-		case http.StatusTooManyRequests, http.StatusInternalServerError, http.StatusBadGateway,
-			http.StatusServiceUnavailable, http.StatusGatewayTimeout:
+		case http.StatusRequestTimeout, http.StatusTooManyRequests, http.StatusInternalServerError,
+			http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
 			return true
 		}
 		return false
@@ -175,26 +208,29 @@ func statusOf(err error) (int, bool) {
 	return 0, false
 }
 
-// transient reports whether err is a network failure that may pass: not a
-// context error, a refused redirect, a certificate the client rejects, or a
-// host that does not exist.
+// transient reports whether err is a failure to get an answer that may
+// pass: a connection refused, reset or cut off, or a timeout of the HTTP
+// client or the network (the fetch's own deadline is handled before). Not a
+// cancellation, nor what a retry cannot mend: a refused redirect or a
+// redirect loop, a certificate the client rejects, an https URL answered in
+// plain http, a malformed response, or a host that does not exist.
 func transient(err error) bool {
-	var (
-		dns     *net.DNSError
-		unknown x509.UnknownAuthorityError
-		invalid x509.CertificateInvalidError
-		host    x509.HostnameError
-		verify  *tls.CertificateVerificationError
-	)
-	switch {
-	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded), errors.Is(err, wire.ErrRedirect),
-		errors.As(err, &unknown), errors.As(err, &invalid), errors.As(err, &host), errors.As(err, &verify):
+	if errors.Is(err, context.Canceled) {
 		return false
-	case errors.As(err, &dns):
+	}
+	if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
+		return true
+	}
+	var ue *url.Error // a net.Error itself, whatever it wraps: look inside
+	if errors.As(err, &ue) {
+		err = ue.Err
+	}
+	var dns *net.DNSError
+	if errors.As(err, &dns) {
 		return !dns.IsNotFound
 	}
 	var ne net.Error
-	return errors.As(err, &ne) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF)
+	return errors.As(err, &ne)
 }
 
 // retryAfter returns the wait a failed response asked for, or 0.
@@ -210,78 +246,44 @@ func retryAfter(err error) time.Duration {
 	return 0
 }
 
-// RetryTokenSource returns a source that calls src with the retries and the
-// shared failures of p (nil means the default policy). Each call of
+// RetryTokenSource returns a cached source of the tokens of src, with the
+// retries, shared failures and renewal ahead of expiry of p (nil means the
+// default policy) and of this package's own sources. Each call of
 // src.Token is one attempt; an *oauth2.RetrieveError is classified by its
-// status. ctx bounds the waits between attempts.
+// status. ctx bounds the waits between attempts; src's own HTTP client
+// bounds each attempt, which RetryTokenSource cannot interrupt.
 //
-// Wrap the result in oauth2.ReuseTokenSource to cache its tokens; it is
-// built to sit there, and is safe for concurrent use on its own.
+// The result caches like oauth2.ReuseTokenSource with a 10s ExpiryDelta and
+// is safe for concurrent use. Wrapping it in another ReuseTokenSource is
+// harmless, but hides from it the calls that renew ahead of expiry.
 func RetryTokenSource(ctx context.Context, src oauth2.TokenSource, p *RetryPolicy) oauth2.TokenSource {
 	if err := p.validate("RetryTokenSource"); err != nil {
 		return failingSource{err}
 	}
-	return newRetrySource(ctx, func(context.Context) (*oauth2.Token, error) { return src.Token() }, p, retryable)
+	return cached(ctx, func(context.Context) (*oauth2.Token, error) { return src.Token() }, p, retryable, nil, 0)
 }
 
-// retrySource fetches tokens with retries and shares each failure with the
-// callers that come while it cools down.
-type retrySource struct {
-	ctx       context.Context
-	attempt   attempt
-	policy    RetryPolicy
-	retryable func(error) bool
-
-	mu       sync.Mutex // guards the fields below, and is held across a fetch
-	err      error      // the last failure; nil after a success
-	until    time.Time  // when the cool-down after err ends
-	coolDown *backoff.ExponentialBackOff
-}
-
-func newRetrySource(ctx context.Context, a attempt, p *RetryPolicy, retryable func(error) bool) *retrySource {
+// cached returns a cached source of the tokens a fetches with p's retries
+// and cool-downs, starting from tok if it is not nil.
+func cached(ctx context.Context, a attempt, p *RetryPolicy, retryable func(error) bool, tok *oauth2.Token, expiryDelta time.Duration) *cache.Source {
 	policy := p.withDefaults()
-	return &retrySource{
-		ctx:       ctx,
-		attempt:   a,
-		policy:    policy,
-		retryable: retryable,
-		coolDown: backoff.NewExponentialBackOff(
-			backoff.WithInitialInterval(policy.MaxInterval),
-			backoff.WithMultiplier(2),
-			backoff.WithRandomizationFactor(0.25), // jitter, yet each pause longer than the last
-			backoff.WithMaxInterval(policy.MaxCoolDown),
-			backoff.WithMaxElapsedTime(0),
-		),
+	fetch := func(ctx context.Context, probe bool) (*oauth2.Token, error) {
+		if probe {
+			return policy.do(ctx, a, never)
+		}
+		return policy.do(ctx, a, retryable)
 	}
+	return cache.New(ctx, fetch, tok, &cache.Options{
+		ExpiryDelta: cmp.Or(expiryDelta, defaultExpiryDelta),
+		MinCoolDown: policy.MaxInterval,
+		MaxCoolDown: policy.MaxCoolDown,
+		RetryAfter:  retryAfter,
+		Notify:      policy.Notify,
+	})
 }
 
-// Token fetches a token. While a failure cools down it returns that failure
-// at once; once the cool-down has passed it probes with a single attempt.
-func (s *retrySource) Token() (*oauth2.Token, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	var (
-		tok *oauth2.Token
-		err error
-	)
-	if s.err == nil {
-		tok, err = s.policy.do(s.ctx, s.attempt, s.retryable)
-	} else if wait := time.Until(s.until); wait > 0 {
-		return nil, wrap(s.err, "last fetch failed, next attempt in %v", wait.Round(time.Millisecond))
-	} else {
-		tok, err = s.attempt(s.ctx)
-	}
-	if err == nil {
-		s.err = nil
-		s.coolDown.Reset()
-		return tok, nil
-	}
-	if s.ctx.Err() == nil { // a cancelled context is not the provider's failure
-		s.err = err
-		s.until = time.Now().Add(max(min(s.coolDown.NextBackOff(), s.policy.MaxCoolDown), retryAfter(err)))
-	}
-	return nil, err
-}
+// never is the retry rule of a single attempt.
+func never(error) bool { return false }
 
 // wrapped adds context to an error message without repeating the
 // "tokensource: " prefix, and keeps err for errors.Is and errors.As.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -49,7 +50,7 @@ func withRetryAfter(v string, code int) func(http.ResponseWriter, int) {
 }
 
 func TestRetryRetriesWhatMayPass(t *testing.T) {
-	for _, code := range []int{429, 500, 502, 503, 504} {
+	for _, code := range []int{408, 429, 500, 502, 503, 504} {
 		t.Run(fmt.Sprint(code), func(t *testing.T) {
 			srv := newFliqaServer(t, "", failThenOK(2, status(code)))
 			fakeTime(t, func(t *testing.T, client *http.Client) {
@@ -232,6 +233,9 @@ func TestRetryStopsWhenContextEnds(t *testing.T) {
 		start := time.Now()
 		_, err := cfg.Token(ctx)
 		assert.ErrorIs(t, err, context.Canceled)
+		var e *tokensource.Error
+		require.ErrorAs(t, err, &e, "the provider's answer is kept too")
+		assert.Equal(t, 503, e.StatusCode)
 		assert.Contains(t, err.Error(), "tokensource: stopped waiting to retry (GET ")
 		assert.Equal(t, time.Second, time.Since(start), "stops at once")
 	})
@@ -396,4 +400,184 @@ func TestRetryTokenSourceKeepsOwnFailuresApart(t *testing.T) {
 	_, err := src.Token()
 	assert.EqualError(t, err, "tokensource: RetryTokenSource.Retry.MaxInterval is shorter than InitialInterval")
 	assert.False(t, errors.As(err, new(*tokensource.Error)))
+}
+
+func TestRetryWaitsStayWithinMaxInterval(t *testing.T) {
+	srv := newFliqaServer(t, "", status(503))
+	fakeTime(t, func(t *testing.T, client *http.Client) {
+		var waits []time.Duration
+		cfg := srv.config("")
+		cfg.HTTPClient = client
+		cfg.Retry = &tokensource.RetryPolicy{InitialInterval: time.Second, MaxInterval: time.Second, MaxElapsedTime: time.Minute,
+			Notify: func(_ error, wait time.Duration) { waits = append(waits, wait) }}
+		_, err := cfg.Token(t.Context())
+		require.Error(t, err)
+		require.Greater(t, len(waits), 30)
+		for _, w := range waits {
+			assert.LessOrEqual(t, w, time.Second, "jitter never takes a wait past the cap")
+		}
+	})
+}
+
+// TestNoAttemptHangs runs on the real clock with a short budget: a
+// provider that never answers holds network reads, which a synctest bubble
+// does not count as blocked.
+func TestNoAttemptHangs(t *testing.T) {
+	hang := func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body) // net/http notices a closed connection once the body is read
+		<-r.Context().Done()
+	}
+	drip := func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Length", "1000")
+		rc := http.NewResponseController(w)
+		for {
+			select {
+			case <-r.Context().Done():
+				return
+			case <-time.After(20 * time.Millisecond):
+				_, _ = w.Write([]byte(" "))
+				_ = rc.Flush()
+			}
+		}
+	}
+	for _, tc := range []struct {
+		name    string
+		handler http.HandlerFunc
+		budget  time.Duration
+		want    string
+	}{
+		{"no answer", hang, 300 * time.Millisecond, "no token by the deadline (fetch budget 300ms)"},
+		{"a body dripped a byte at a time", drip, 300 * time.Millisecond, "no token by the deadline (fetch budget 300ms)"},
+		{"no answer, retries disabled", hang, -1, "no token by the deadline (fetch budget 10s)"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			var requests atomic.Int32
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				requests.Add(1)
+				tc.handler(w, r)
+			}))
+			defer srv.Close()
+			cfg := &tokensource.FliqaConfig{APIKey: testKey, APISecret: testSecret, Environment: tokensource.FliqaSandbox,
+				TenantSlug: testSlug, BaseURL: srv.URL, Retry: &tokensource.RetryPolicy{MaxElapsedTime: tc.budget}}
+			src := cfg.TokenSource(context.Background())
+			var wg sync.WaitGroup
+			for range 5 {
+				wg.Go(func() {
+					_, err := src.Token()
+					assert.ErrorIs(t, err, context.DeadlineExceeded)
+					assert.Contains(t, err.Error(), tc.want)
+				})
+			}
+			wg.Wait()
+			assert.Equal(t, int32(1), requests.Load(), "the callers shared one attempt, ended by the budget")
+		})
+	}
+	t.Run("Exchange never resends a code after a timeout", func(t *testing.T) {
+		t.Parallel()
+		var requests atomic.Int32
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			requests.Add(1)
+			hang(w, r)
+		}))
+		defer srv.Close()
+		cfg := &tokensource.FlinksConfig{ClientID: "id", ClientSecret: "secret", BaseURL: srv.URL, RedirectURL: "https://app/cb",
+			Retry: &tokensource.RetryPolicy{MaxElapsedTime: 300 * time.Millisecond}}
+		_, err := cfg.Exchange(context.Background(), "code")
+		assert.ErrorIs(t, err, context.DeadlineExceeded)
+		assert.Equal(t, int32(1), requests.Load())
+	})
+}
+
+func TestRetryOnlyWhatARetryCanMend(t *testing.T) {
+	var loop, plain *endpoint
+	loop = newEndpoint(t, func(*http.Request) {}, func(w http.ResponseWriter, _ map[string]string, _ int) {
+		w.Header().Set("Location", loop.URL+"/service/auth/token/sandbox/again")
+		w.WriteHeader(http.StatusFound)
+	})
+	plain = newEndpoint(t, func(*http.Request) {}, ignoringBody(fliqaOK))
+	tlsSrv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { fliqaOK(w, 0) }))
+	defer tlsSrv.Close()
+	var tlsConns atomic.Int32
+	tlsSrv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			tlsConns.Add(1)
+		}
+	}
+	garbage, garbageConns := rawServer(t, func(c net.Conn) { _, _ = c.Write([]byte("garbage\r\n\r\n")) })
+	for _, tc := range []struct {
+		name, baseURL string
+		conns         func() int32 // connections, or requests for the loop
+		want          string
+	}{
+		{"redirect loop", loop.URL, func() int32 { return loop.requests.Load() / 10 }, "stopped after 10 redirects"},
+		{"https answered in plain http", "https://" + plain.Listener.Addr().String(), plain.conns.Load, "server gave HTTP response to HTTPS client"},
+		{"malformed response", garbage, garbageConns.Load, "malformed HTTP response"},
+		{"certificate not trusted", tlsSrv.URL, tlsConns.Load, "certificate"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			fakeTime(t, func(t *testing.T, client *http.Client) {
+				cfg := &tokensource.FliqaConfig{APIKey: testKey, APISecret: testSecret, Environment: tokensource.FliqaSandbox,
+					TenantSlug: testSlug, BaseURL: tc.baseURL, HTTPClient: client}
+				before := tc.conns()
+				_, err := cfg.Token(t.Context())
+				require.Error(t, err)
+				assert.Contains(t, err.Error(), tc.want)
+				assert.NotContains(t, err.Error(), "giving up after")
+				assert.Equal(t, before+1, tc.conns(), "one attempt (the loop's being 10 requests)")
+			})
+		})
+	}
+
+	// A response cut off, and an attempt that timed out, may pass: retried.
+	cut := newFliqaServer(t, "", failThenOK(1, func(w http.ResponseWriter, _ int) {
+		w.Header().Set("Content-Length", "100")
+		_, _ = w.Write([]byte(`{"acc`))
+		panic(http.ErrAbortHandler)
+	}))
+	slow := newFliqaServer(t, "", failThenOK(1, func(w http.ResponseWriter, n int) {
+		time.Sleep(300 * time.Millisecond)
+		fliqaOK(w, n)
+	}))
+	for _, tc := range []struct {
+		name   string
+		srv    *fliqaServer
+		client *http.Client
+	}{
+		{"response cut off", cut, &http.Client{}},
+		{"attempt timed out", slow, &http.Client{Timeout: 100 * time.Millisecond}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := tc.srv.config("")
+			cfg.HTTPClient = tc.client
+			cfg.Retry = &tokensource.RetryPolicy{InitialInterval: 10 * time.Millisecond}
+			tok, err := cfg.Token(t.Context())
+			require.NoError(t, err)
+			assert.Equal(t, testToken, tok.AccessToken)
+			assert.Equal(t, int32(2), tc.srv.requests.Load())
+		})
+	}
+}
+
+// rawServer accepts TCP connections on loopback and hands each, once its
+// request has arrived, to serve. It returns the base URL and a count of
+// connections.
+func rawServer(t *testing.T, serve func(net.Conn)) (string, *atomic.Int32) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	t.Cleanup(func() { l.Close() })
+	var conns atomic.Int32
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			conns.Add(1)
+			_, _ = c.Read(make([]byte, 4096))
+			serve(c)
+			c.Close()
+		}
+	}()
+	return "http://" + l.Addr().String(), &conns
 }

@@ -283,7 +283,7 @@ func (s settings) tokenSource(ctx context.Context, a attempt, err error) oauth2.
 	if err != nil {
 		return failingSource{err}
 	}
-	return oauth2.ReuseTokenSourceWithExpiry(nil, newRetrySource(ctx, a, s.retry, retryable), s.expiryDelta)
+	return cached(ctx, a, s.retry, retryable, nil, s.expiryDelta)
 }
 
 // failingSource is a source whose configuration is invalid: every call

@@ -1,0 +1,250 @@
+// Package cache keeps a source's current token through its life: it serves
+// it from an oauth2.ReuseTokenSource, renews it in the background ahead of
+// its expiry when callers come, serves it through failed renewals, shares a
+// failed fetch with a cool-down, and drops a token that an API rejected.
+//
+// A token that lived L when it was obtained is served until
+// min(ExpiryDelta, L/4) before its expiry (its margin). The first call in
+// the last min(L/2, 5m) of its life (its window; never less than the margin)
+// starts a renewal in the background and is served the current token, as
+// are the calls after it; only past the margin does a call wait for the
+// renewal or see its failure. A source nobody calls sends nothing and runs
+// no goroutine.
+package cache
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/cenkalti/backoff/v4"
+	"golang.org/x/oauth2"
+)
+
+const (
+	// MaxWindow caps how long before its expiry a token is renewed.
+	MaxWindow = 5 * time.Minute
+
+	// MaxWait caps any cool-down, whatever a provider asks for.
+	MaxWait = 24 * time.Hour
+)
+
+// Fetch gets a new token. A probe, the first fetch after a cool-down, is a
+// single attempt rather than a whole retry cycle.
+type Fetch func(ctx context.Context, probe bool) (*oauth2.Token, error)
+
+// Options say how a Source behaves; several sources may share one.
+type Options struct {
+	// ExpiryDelta is the longest margin before expiry at which a token is
+	// still served. Required.
+	ExpiryDelta time.Duration
+	// MinCoolDown and MaxCoolDown bound the pause after a failed fetch,
+	// which doubles while failures continue. Required.
+	MinCoolDown, MaxCoolDown time.Duration
+	// RetryAfter returns the wait a failure asked for, or 0. Required.
+	RetryAfter func(error) time.Duration
+	// Notify, if set, is told of each failed fetch and the cool-down before
+	// the next one, whether or not a caller saw the failure.
+	Notify func(err error, wait time.Duration)
+}
+
+// Source is a cached, concurrency-safe oauth2.TokenSource.
+type Source struct {
+	front atomic.Pointer[reuse] // serves the token outside its window
+	ctx   context.Context
+	fetch Fetch
+	opts  *Options
+
+	mu       sync.Mutex
+	tok      *oauth2.Token // the current token, never handed out: callers get copies
+	lifetime time.Duration // of tok when it was obtained
+	err      error         // the last failed fetch; nil after a success
+	until    time.Time     // when the cool-down after err ends
+	coolDown *backoff.ExponentialBackOff
+	busy     chan struct{} // while a fetch runs; closed when it ends
+}
+
+// reuse is the oauth2.ReuseTokenSource in front.
+type reuse struct{ oauth2.TokenSource }
+
+// New returns a source that fetches with fetch, in ctx, starting from tok if
+// it has an access token.
+func New(ctx context.Context, fetch Fetch, tok *oauth2.Token, opts *Options) *Source {
+	s := &Source{ctx: ctx, fetch: fetch, opts: opts}
+	if tok != nil && tok.AccessToken != "" {
+		s.tok = new(*tok) // the caller's token stays the caller's
+		s.lifetime = max(time.Until(tok.Expiry), 0)
+	}
+	s.front.Store(s.newFront())
+	return s
+}
+
+// newFront returns the ReuseTokenSource that serves tokens outside every
+// window and asks s within it.
+func (s *Source) newFront() *reuse {
+	return &reuse{oauth2.ReuseTokenSourceWithExpiry(nil, (*inner)(s), max(MaxWindow, s.opts.ExpiryDelta))}
+}
+
+// Token returns the current token, fetching one if there is none.
+func (s *Source) Token() (*oauth2.Token, error) { return s.front.Load().Token() }
+
+// TryToken returns the current token if it can without waiting, starting a
+// renewal in its window as Token does.
+func (s *Source) TryToken() (*oauth2.Token, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.current(time.Now())
+}
+
+// Invalidate drops tok if it is still the current token, so that the next
+// call fetches another, and reports whether it did.
+func (s *Source) Invalidate(tok *oauth2.Token) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if tok == nil || s.tok == nil || s.tok.AccessToken != tok.AccessToken {
+		return false
+	}
+	s.tok = nil
+	s.front.Store(s.newFront()) // the old front would serve tok until its window
+	return true
+}
+
+// inner is what the front asks for a token within its window.
+type inner Source
+
+func (in *inner) Token() (*oauth2.Token, error) {
+	s := (*Source)(in)
+	s.mu.Lock()
+	for {
+		now := time.Now()
+		if tok, ok := s.current(now); ok {
+			s.mu.Unlock()
+			return tok, nil
+		}
+		if busy := s.busy; busy != nil {
+			s.mu.Unlock()
+			<-busy
+			s.mu.Lock()
+			continue
+		}
+		if wait := s.until.Sub(now); wait > 0 {
+			err := s.err
+			s.mu.Unlock()
+			return nil, &coolingDown{err: err, wait: wait}
+		}
+		probe := s.start()
+		s.mu.Unlock()
+		return s.run(probe, false)
+	}
+}
+
+// current returns a copy of the current token if it is still served at now,
+// and starts a renewal if now is in its window. s.mu is held.
+func (s *Source) current(now time.Time) (*oauth2.Token, bool) {
+	if s.tok == nil {
+		return nil, false
+	}
+	if s.tok.Expiry.IsZero() {
+		return new(*s.tok), true
+	}
+	margin := min(s.opts.ExpiryDelta, s.lifetime/4)
+	if !now.Before(s.tok.Expiry.Add(-margin)) {
+		return nil, false
+	}
+	window := max(min(s.lifetime/2, MaxWindow), margin)
+	if s.busy == nil && !now.Before(s.tok.Expiry.Add(-window)) && !now.Before(s.until) {
+		go s.run(s.start(), true)
+	}
+	return new(*s.tok), true
+}
+
+// start marks a fetch as running and says whether it is a probe. s.mu is
+// held.
+func (s *Source) start() (probe bool) {
+	s.busy = make(chan struct{})
+	return s.err != nil
+}
+
+// run fetches, records the outcome, ends the fetch that start began and
+// returns a copy of the new token or the failure. A panic in a background
+// fetch (from a hook) is recorded as its failure; one in a caller's fetch
+// reaches that caller.
+func (s *Source) run(probe, background bool) (tok *oauth2.Token, err error) {
+	done := false
+	defer func() {
+		if background {
+			if r := recover(); r != nil {
+				tok, err, done = nil, fmt.Errorf("tokensource: panic while renewing a token: %v", r), true
+			}
+		}
+		s.mu.Lock()
+		if done {
+			err = s.record(tok, err)
+		}
+		wait := time.Until(s.until)
+		close(s.busy)
+		s.busy = nil
+		s.mu.Unlock()
+		switch {
+		case !done: // a caller's fetch panicked: the panic goes on
+		case err != nil && s.opts.Notify != nil && s.ctx.Err() == nil:
+			s.opts.Notify(err, wait)
+		case err == nil:
+			tok = new(*tok) // the front writes to what it is given
+		}
+	}()
+	tok, err = s.fetch(s.ctx, probe)
+	done = true
+	return tok, err
+}
+
+// record keeps a fetched token, or the failure and its cool-down, and
+// returns the failure, if any. A fetch cut short by s.ctx is not the
+// provider's failure and changes nothing. s.mu is held.
+func (s *Source) record(tok *oauth2.Token, err error) error {
+	now := time.Now()
+	switch {
+	case err != nil && s.ctx.Err() != nil:
+		return err
+	case err == nil && !tok.Expiry.IsZero() && !now.Before(tok.Expiry):
+		err = fmt.Errorf("tokensource: token already expired at %v", tok.Expiry.Format(time.RFC3339))
+	case err == nil:
+		s.tok, s.lifetime, s.err, s.until, s.coolDown = tok, tok.Expiry.Sub(now), nil, time.Time{}, nil
+		return nil
+	}
+	if s.coolDown == nil {
+		s.coolDown = backoff.NewExponentialBackOff(
+			backoff.WithInitialInterval(s.opts.MinCoolDown),
+			backoff.WithMultiplier(2),
+			backoff.WithRandomizationFactor(0.25), // jitter, yet each pause longer than the last
+			backoff.WithMaxInterval(s.opts.MaxCoolDown),
+			backoff.WithMaxElapsedTime(0),
+		)
+	}
+	wait := min(max(min(s.coolDown.NextBackOff(), s.opts.MaxCoolDown), s.opts.RetryAfter(err)), MaxWait)
+	s.err, s.until = err, now.Add(wait)
+	return err
+}
+
+// coolingDown is the failure a call gets while a cool-down lasts.
+type coolingDown struct {
+	err  error
+	wait time.Duration
+}
+
+func (e *coolingDown) Error() string {
+	return fmt.Sprintf("tokensource: last fetch failed, next attempt in %v: %s",
+		e.wait.Round(time.Millisecond), trimPrefix(e.err.Error()))
+}
+
+func (e *coolingDown) Unwrap() error { return e.err }
+
+func trimPrefix(s string) string {
+	const p = "tokensource: "
+	if len(s) >= len(p) && s[:len(p)] == p {
+		return s[len(p):]
+	}
+	return s
+}
