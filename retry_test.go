@@ -496,14 +496,15 @@ func TestRetryOnlyWhatARetryCanMend(t *testing.T) {
 		w.WriteHeader(http.StatusFound)
 	})
 	plain = newEndpoint(t, func(*http.Request) {}, ignoringBody(fliqaOK))
-	tlsSrv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { fliqaOK(w, 0) }))
-	defer tlsSrv.Close()
+	tlsSrv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { fliqaOK(w, 0) }))
 	var tlsConns atomic.Int32
 	tlsSrv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
 		if s == http.StateNew {
 			tlsConns.Add(1)
 		}
 	}
+	tlsSrv.StartTLS()
+	defer tlsSrv.Close()
 	garbage, garbageConns := rawServer(t, func(c net.Conn) { _, _ = c.Write([]byte("garbage\r\n\r\n")) })
 	for _, tc := range []struct {
 		name, baseURL string

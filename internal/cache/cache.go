@@ -51,14 +51,19 @@ type Options struct {
 }
 
 // Source is a cached, concurrency-safe oauth2.TokenSource.
+//
+// Its front, an oauth2.ReuseTokenSource, decides when to ask it; the token
+// the front holds is a private copy with just the access token and expiry,
+// because the front writes to what it holds. Callers get the current token
+// itself, which nothing here writes to.
 type Source struct {
-	front atomic.Pointer[reuse] // serves the token outside its window
+	front atomic.Pointer[reuse] // replaced when its token is invalidated
+	tok   atomic.Pointer[oauth2.Token]
 	ctx   context.Context
 	fetch Fetch
 	opts  *Options
 
-	mu       sync.Mutex
-	tok      *oauth2.Token // the current token, never handed out: callers get copies
+	mu       sync.Mutex    // guards the fields below, and changes to tok
 	lifetime time.Duration // of tok when it was obtained
 	err      error         // the last failed fetch; nil after a success
 	until    time.Time     // when the cool-down after err ends
@@ -74,7 +79,7 @@ type reuse struct{ oauth2.TokenSource }
 func New(ctx context.Context, fetch Fetch, tok *oauth2.Token, opts *Options) *Source {
 	s := &Source{ctx: ctx, fetch: fetch, opts: opts}
 	if tok != nil && tok.AccessToken != "" {
-		s.tok = new(*tok) // the caller's token stays the caller's
+		s.tok.Store(new(*tok)) // the caller's token stays the caller's
 		s.lifetime = max(time.Until(tok.Expiry), 0)
 	}
 	s.front.Store(s.newFront())
@@ -87,8 +92,18 @@ func (s *Source) newFront() *reuse {
 	return &reuse{oauth2.ReuseTokenSourceWithExpiry(nil, (*inner)(s), max(MaxWindow, s.opts.ExpiryDelta))}
 }
 
-// Token returns the current token, fetching one if there is none.
-func (s *Source) Token() (*oauth2.Token, error) { return s.front.Load().Token() }
+// Token returns the current token, fetching one if there is none. The
+// front has the say; it asks s only within the token's window.
+func (s *Source) Token() (*oauth2.Token, error) {
+	for {
+		if _, err := s.front.Load().Token(); err != nil {
+			return nil, err
+		}
+		if tok := s.tok.Load(); tok != nil { // nil only if invalidated meanwhile
+			return tok, nil
+		}
+	}
+}
 
 // TryToken returns the current token if it can without waiting, starting a
 // renewal in its window as Token does.
@@ -103,10 +118,10 @@ func (s *Source) TryToken() (*oauth2.Token, bool) {
 func (s *Source) Invalidate(tok *oauth2.Token) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if tok == nil || s.tok == nil || s.tok.AccessToken != tok.AccessToken {
+	if cur := s.tok.Load(); tok == nil || cur == nil || cur.AccessToken != tok.AccessToken {
 		return false
 	}
-	s.tok = nil
+	s.tok.Store(nil)
 	s.front.Store(s.newFront()) // the old front would serve tok until its window
 	return true
 }
@@ -121,7 +136,7 @@ func (in *inner) Token() (*oauth2.Token, error) {
 		now := time.Now()
 		if tok, ok := s.current(now); ok {
 			s.mu.Unlock()
-			return tok, nil
+			return frontCopy(tok), nil
 		}
 		if busy := s.busy; busy != nil {
 			s.mu.Unlock()
@@ -136,28 +151,39 @@ func (in *inner) Token() (*oauth2.Token, error) {
 		}
 		probe := s.start()
 		s.mu.Unlock()
-		return s.run(probe, false)
+		tok, err := s.run(probe, false)
+		if err != nil {
+			return nil, err
+		}
+		return frontCopy(tok), nil
 	}
 }
 
-// current returns a copy of the current token if it is still served at now,
-// and starts a renewal if now is in its window. s.mu is held.
+// frontCopy is what the front holds of tok: all it reads, and its own to
+// write to.
+func frontCopy(tok *oauth2.Token) *oauth2.Token {
+	return &oauth2.Token{AccessToken: tok.AccessToken, Expiry: tok.Expiry}
+}
+
+// current returns the current token if it is still served at now, and
+// starts a renewal if now is in its window. s.mu is held.
 func (s *Source) current(now time.Time) (*oauth2.Token, bool) {
-	if s.tok == nil {
+	tok := s.tok.Load()
+	if tok == nil {
 		return nil, false
 	}
-	if s.tok.Expiry.IsZero() {
-		return new(*s.tok), true
+	if tok.Expiry.IsZero() {
+		return tok, true
 	}
 	margin := min(s.opts.ExpiryDelta, s.lifetime/4)
-	if !now.Before(s.tok.Expiry.Add(-margin)) {
+	if !now.Before(tok.Expiry.Add(-margin)) {
 		return nil, false
 	}
 	window := max(min(s.lifetime/2, MaxWindow), margin)
-	if s.busy == nil && !now.Before(s.tok.Expiry.Add(-window)) && !now.Before(s.until) {
+	if s.busy == nil && !now.Before(tok.Expiry.Add(-window)) && !now.Before(s.until) {
 		go s.run(s.start(), true)
 	}
-	return new(*s.tok), true
+	return tok, true
 }
 
 // start marks a fetch as running and says whether it is a probe. s.mu is
@@ -168,7 +194,7 @@ func (s *Source) start() (probe bool) {
 }
 
 // run fetches, records the outcome, ends the fetch that start began and
-// returns a copy of the new token or the failure. A panic in a background
+// returns the new token or the failure. A panic in a background
 // fetch (from a hook) is recorded as its failure; one in a caller's fetch
 // reaches that caller.
 func (s *Source) run(probe, background bool) (tok *oauth2.Token, err error) {
@@ -191,8 +217,6 @@ func (s *Source) run(probe, background bool) (tok *oauth2.Token, err error) {
 		case !done: // a caller's fetch panicked: the panic goes on
 		case err != nil && s.opts.Notify != nil && s.ctx.Err() == nil:
 			s.opts.Notify(err, wait)
-		case err == nil:
-			tok = new(*tok) // the front writes to what it is given
 		}
 	}()
 	tok, err = s.fetch(s.ctx, probe)
@@ -211,7 +235,8 @@ func (s *Source) record(tok *oauth2.Token, err error) error {
 	case err == nil && !tok.Expiry.IsZero() && !now.Before(tok.Expiry):
 		err = fmt.Errorf("tokensource: token already expired at %v", tok.Expiry.Format(time.RFC3339))
 	case err == nil:
-		s.tok, s.lifetime, s.err, s.until, s.coolDown = tok, tok.Expiry.Sub(now), nil, time.Time{}, nil
+		s.tok.Store(tok)
+		s.lifetime, s.err, s.until, s.coolDown = tok.Expiry.Sub(now), nil, time.Time{}, nil
 		return nil
 	}
 	if s.coolDown == nil {
