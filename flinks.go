@@ -4,11 +4,13 @@ import (
 	"cmp"
 	"context"
 	"errors"
+	"log/slog"
 	"maps"
 	"net"
 	"net/http"
 	"strings"
 	"time"
+	"unicode"
 
 	"golang.org/x/oauth2"
 
@@ -16,9 +18,13 @@ import (
 )
 
 // ErrReauthorizationRequired is matched, through errors.Is, by the error of
-// a refresh or code exchange that Flinks answered with 400, 401 or 403:
-// the authorization it managed has expired or been revoked, and the user
-// must authorize again. Such a failure is never retried.
+// a refresh or code exchange that Flinks answered with 400, 401 or 403 and
+// invalid_grant, access_denied or no error code: the authorization it
+// managed has expired or been revoked, and the user must authorize again.
+// Such a failure is never retried. Other codes (invalid_client,
+// unauthorized_client, unsupported_grant_type, invalid_request) say that
+// the app's credentials or request are wrong, and do not match: an app must
+// not discard a user's refresh token because its own secret was rotated.
 var ErrReauthorizationRequired = errors.New("tokensource: Flinks authorization must be renewed")
 
 // FlinksConfig gets access tokens from Flinks' POST {BaseURL}/api/v1/token,
@@ -74,14 +80,17 @@ type FlinksConfig struct {
 // A code works once, so Exchange never sends it again when Flinks may have
 // used it: it retries only a 503 or 429, whose request Flinks did not
 // process, and a connection that could not be opened. A failure after the
-// request went out (a reset, a timeout, a 500) is returned as it is. A 400,
-// 401 or 403 matches [ErrReauthorizationRequired].
+// request went out (a reset, a timeout, a 500) is returned as it is. A
+// spent or revoked code matches [ErrReauthorizationRequired].
 func (c *FlinksConfig) Exchange(ctx context.Context, code string) (*oauth2.Token, error) {
 	if err := require("FlinksConfig", "RedirectURL", c.RedirectURL); err != nil {
 		return nil, err
 	}
 	if code == "" {
 		return nil, errors.New("tokensource: FlinksConfig.Exchange needs an authorization code")
+	}
+	if strings.ContainsFunc(code, unicode.IsControl) {
+		return nil, errors.New("tokensource: FlinksConfig.Exchange: the authorization code contains a control character")
 	}
 	a, err := c.grant(map[string]string{"grant_type": "authorization_code", "code": code, "redirect_uri": c.RedirectURL}, code)
 	if err != nil {
@@ -105,6 +114,9 @@ func (c *FlinksConfig) Exchange(ctx context.Context, code string) (*oauth2.Token
 func (c *FlinksConfig) TokenSource(ctx context.Context, t *oauth2.Token) oauth2.TokenSource {
 	if _, err := c.grant(nil); err != nil {
 		return failingSource{err}
+	}
+	if t != nil && strings.ContainsFunc(t.RefreshToken, unicode.IsControl) {
+		return failingSource{errors.New("tokensource: FlinksConfig.TokenSource: the refresh token contains a control character")}
 	}
 	if t == nil || t.RefreshToken == "" {
 		if t != nil {
@@ -151,6 +163,9 @@ func (c FlinksConfig) String() string { return formatConfig(c, false, "ClientSec
 // GoString redacts the client secret from %#v.
 func (c FlinksConfig) GoString() string { return formatConfig(c, true, "ClientSecret") }
 
+// LogValue redacts the client secret from what log/slog prints.
+func (c FlinksConfig) LogValue() slog.Value { return logConfig(c, "ClientSecret") }
+
 func (c *FlinksConfig) settings() settings {
 	return settings{client: c.HTTPClient, retry: c.Retry, expiryDelta: c.ExpiryDelta}
 }
@@ -160,6 +175,9 @@ func (c *FlinksConfig) settings() settings {
 // of errors.
 func (c *FlinksConfig) grant(fields map[string]string, secrets ...string) (attempt, error) {
 	if err := require("FlinksConfig", "ClientID", c.ClientID, "ClientSecret", c.ClientSecret); err != nil {
+		return nil, err
+	}
+	if err := printable("FlinksConfig", "Scope", c.Scope, "RedirectURL", c.RedirectURL); err != nil {
 		return nil, err
 	}
 	base, err := parseURL("FlinksConfig", "BaseURL", cmp.Or(c.BaseURL, "https://api.flinks.io"))
@@ -180,15 +198,30 @@ func (c *FlinksConfig) notify(tok *oauth2.Token) {
 	}
 }
 
-// reauthorize marks a 400, 401 or 403 from a as ErrReauthorizationRequired.
+// reauthorize marks the failures of a that end the authorization as
+// ErrReauthorizationRequired.
 func reauthorize(a attempt) attempt {
 	return func(ctx context.Context) (*oauth2.Token, error) {
 		tok, err := a(ctx)
-		if status, ok := statusOf(err); ok && (status == 400 || status == 401 || status == 403) {
+		var e *Error
+		if errors.As(err, &e) && authorizationEnded(e) {
 			return nil, &reauthError{err}
 		}
 		return tok, err
 	}
+}
+
+// authorizationEnded reports whether Flinks said that the authorization
+// behind a code or refresh token has expired or been revoked: a 400, 401 or
+// 403 with invalid_grant, access_denied or no error code. Other codes, such
+// as invalid_client, mean that our credentials or request are wrong, which
+// the user authorizing again would not mend.
+func authorizationEnded(e *Error) bool {
+	switch e.StatusCode {
+	case http.StatusBadRequest, http.StatusUnauthorized, http.StatusForbidden:
+		return e.Code == "" || e.Code == "invalid_grant" || e.Code == "access_denied"
+	}
+	return false
 }
 
 // flinksRefresh refreshes with the refresh token it holds, which it

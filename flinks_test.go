@@ -226,8 +226,12 @@ func TestFlinksErrors(t *testing.T) {
 		requests int32
 	}{
 		{"refresh 400 invalid_grant", refresh, 400, "invalid_grant", true, 1},
-		{"refresh 401", refresh, 401, "invalid_client", true, 1},
-		{"refresh 403", refresh, 403, "access_denied", true, 1},
+		{"refresh 401 without a code", refresh, 401, "", true, 1},
+		{"refresh 403 access_denied", refresh, 403, "access_denied", true, 1},
+		{"refresh 400 invalid_client: our secret, not the user's authorization", refresh, 400, "invalid_client", false, 1},
+		{"refresh 401 unauthorized_client", refresh, 401, "unauthorized_client", false, 1},
+		{"refresh 400 unsupported_grant_type", refresh, 400, "unsupported_grant_type", false, 1},
+		{"exchange 400 invalid_request", exchange, 400, "invalid_request", false, 1},
 		{"exchange 400 invalid_grant", exchange, 400, "invalid_grant", true, 1},
 		{"client credentials 401 needs no reauthorization", credentials, 401, "invalid_client", false, 1},
 		{"refresh 500 server_error is retried", refresh, 500, "server_error", false, 2},
@@ -258,7 +262,9 @@ func TestFlinksErrors(t *testing.T) {
 				require.ErrorAs(t, err, &e)
 				assert.Equal(t, tc.status, e.StatusCode)
 				assert.Equal(t, tc.code, e.Code)
-				assert.Equal(t, "described "+tc.code, e.Message)
+				if tc.code != "" {
+					assert.Equal(t, "described "+tc.code, e.Message)
+				}
 				assert.Equal(t, tc.reauth, errors.Is(err, tokensource.ErrReauthorizationRequired))
 				if tc.reauth {
 					assert.Contains(t, err.Error(), "tokensource: Flinks authorization must be renewed: POST ")
@@ -352,7 +358,7 @@ func TestFlinksInvalidUseSendsNothing(t *testing.T) {
 				_, err := c.Exchange(ctx, flinksCode)
 				return err
 			},
-			`tokensource: FlinksConfig.BaseURL must be an absolute http or https URL without query or fragment, not "ftp://flinks"`},
+			`tokensource: FlinksConfig.BaseURL must be an absolute http or https URL with a host and without query or fragment, not "ftp://flinks"`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := srv.config()

@@ -3,6 +3,7 @@ package tokensource
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"strings"
@@ -76,6 +77,9 @@ func (c FliqaConfig) String() string { return formatConfig(c, false, "APISecret"
 // GoString redacts the API secret from %#v.
 func (c FliqaConfig) GoString() string { return formatConfig(c, true, "APISecret") }
 
+// LogValue redacts the API secret from what log/slog prints.
+func (c FliqaConfig) LogValue() slog.Value { return logConfig(c, "APISecret") }
+
 func (c *FliqaConfig) settings() settings {
 	return settings{client: c.HTTPClient, retry: c.Retry, expiryDelta: c.ExpiryDelta}
 }
@@ -84,6 +88,9 @@ func (c *FliqaConfig) settings() settings {
 func (c *FliqaConfig) attempt() (attempt, error) {
 	const name = "FliqaConfig"
 	if err := require(name, "APIKey", c.APIKey, "APISecret", c.APISecret); err != nil {
+		return nil, err
+	}
+	if err := printable(name, "TenantSlug", c.TenantSlug); err != nil {
 		return nil, err
 	}
 	switch {

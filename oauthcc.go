@@ -3,6 +3,8 @@ package tokensource
 import (
 	"cmp"
 	"context"
+	"fmt"
+	"log/slog"
 	"maps"
 	"net/http"
 	"time"
@@ -83,6 +85,9 @@ func (c ClientCredentialsConfig) String() string { return formatConfig(c, false,
 // GoString redacts the client secret from %#v.
 func (c ClientCredentialsConfig) GoString() string { return formatConfig(c, true, "ClientSecret") }
 
+// LogValue redacts the client secret from what log/slog prints.
+func (c ClientCredentialsConfig) LogValue() slog.Value { return logConfig(c, "ClientSecret") }
+
 func (c *ClientCredentialsConfig) settings() settings {
 	return settings{client: c.HTTPClient, retry: c.Retry, expiryDelta: c.ExpiryDelta}
 }
@@ -108,6 +113,14 @@ func (c *ClientCredentialsConfig) attempt() (attempt, error) {
 	for _, f := range []string{idField, secretField} {
 		if _, ok := c.EndpointParams[f]; ok {
 			return nil, invalid(name, "EndpointParams", "must not set "+f+", which carries a credential")
+		}
+	}
+	if err := printable(name, "ClientIDField", idField, "ClientSecretField", secretField); err != nil {
+		return nil, err
+	}
+	for k, v := range c.EndpointParams {
+		if err := printable(name, fmt.Sprintf("EndpointParams[%q]", k), k+v); err != nil {
+			return nil, err
 		}
 	}
 	body := maps.Clone(c.EndpointParams)

@@ -41,12 +41,16 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"iter"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 
 	"golang.org/x/oauth2"
 
@@ -204,29 +208,47 @@ func invalid(config, field, problem string) error {
 }
 
 // require reports the first of the named fields, given as name and value
-// pairs, that is empty.
+// pairs, that is empty or holds a control character.
 func require(config string, fields ...string) error {
 	for i := 0; i+1 < len(fields); i += 2 {
 		if fields[i+1] == "" {
 			return invalid(config, fields[i], "is required")
 		}
 	}
+	return printable(config, fields...)
+}
+
+// printable reports the first of the named fields, given as name and value
+// pairs, that holds a control character: typically the newline at the end
+// of a secret read from a file, which would never match. The value is not
+// shown: it may be a secret.
+func printable(config string, fields ...string) error {
+	for i := 0; i+1 < len(fields); i += 2 {
+		if strings.ContainsFunc(fields[i+1], unicode.IsControl) {
+			return invalid(config, fields[i], "contains a control character (a trailing newline?)")
+		}
+	}
 	return nil
 }
 
 // parseURL checks that raw, the value of a config's URL field, is an
-// absolute http or https URL without query or fragment, and returns it as
-// normalized by net/url.
+// absolute http or https URL with a host and without query, fragment, or
+// user info sent in clear, and returns it as normalized by net/url.
 func parseURL(config, field, raw string) (string, error) {
-	if raw == "" {
-		return "", invalid(config, field, "is required")
+	if err := require(config, field, raw); err != nil {
+		return "", err
 	}
 	u, err := url.Parse(raw)
 	if err != nil {
 		return "", invalid(config, field, "does not parse as a URL")
 	}
-	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
-		return "", invalid(config, field, fmt.Sprintf("must be an absolute http or https URL without query or fragment, not %q", u.Redacted()))
+	switch {
+	case u.Scheme != "http" && u.Scheme != "https", u.Hostname() == "", u.RawQuery != "", u.ForceQuery,
+		u.Fragment != "", strings.Contains(raw, "#"):
+		return "", invalid(config, field, fmt.Sprintf(
+			"must be an absolute http or https URL with a host and without query or fragment, not %q", u.Redacted()))
+	case u.User != nil && u.Scheme == "http":
+		return "", invalid(config, field, "must not carry user info over plain http, which would send it in clear")
 	}
 	return u.String(), nil
 }
@@ -295,29 +317,61 @@ func (s failingSource) Token() (*oauth2.Token, error) { return nil, s.err }
 // formatConfig prints a config struct for %v, %+v and %#v with the named
 // secret fields redacted.
 func formatConfig(v any, goSyntax bool, secrets ...string) string {
-	rv := reflect.ValueOf(v)
-	rt := rv.Type()
 	var b strings.Builder
 	if goSyntax {
-		b.WriteString(rt.String())
+		b.WriteString(reflect.TypeOf(v).String())
 	}
 	b.WriteByte('{')
-	for i := range rt.NumField() {
-		if i > 0 {
-			b.WriteString(", ")
-		}
-		f, val := rt.Field(i).Name, rv.Field(i).Interface()
-		for _, s := range secrets {
-			if s == f && rv.Field(i).String() != "" {
-				val = "[redacted]"
-			}
-		}
+	sep := ""
+	for name, val := range configFields(v, secrets) {
+		b.WriteString(sep)
+		sep = ", "
 		if goSyntax {
-			fmt.Fprintf(&b, "%s:%#v", f, val)
+			fmt.Fprintf(&b, "%s:%#v", name, val)
 		} else {
-			fmt.Fprintf(&b, "%s:%v", f, val)
+			fmt.Fprintf(&b, "%s:%v", name, val)
 		}
 	}
 	b.WriteByte('}')
 	return b.String()
+}
+
+// logConfig is a config struct as a log/slog group, with the named secret
+// fields redacted. Fields that a handler cannot print (a client, a hook)
+// appear as their type when set.
+func logConfig(v any, secrets ...string) slog.Value {
+	var attrs []slog.Attr
+	for name, val := range configFields(v, secrets) {
+		rv := reflect.ValueOf(val)
+		switch rv.Kind() {
+		case reflect.String, reflect.Int64, reflect.Map:
+			attrs = append(attrs, slog.Any(name, val))
+		default:
+			if !rv.IsNil() {
+				attrs = append(attrs, slog.String(name, rv.Type().String()))
+			}
+		}
+	}
+	return slog.GroupValue(attrs...)
+}
+
+// configFields yields the fields of a config struct, with the named secret
+// fields redacted when set and the password of any URL field redacted.
+func configFields(v any, secrets []string) iter.Seq2[string, any] {
+	return func(yield func(string, any) bool) {
+		rv := reflect.ValueOf(v)
+		for i := range rv.NumField() {
+			name, val := rv.Type().Field(i).Name, rv.Field(i).Interface()
+			if s, ok := val.(string); ok && s != "" {
+				if slices.Contains(secrets, name) {
+					val = "[redacted]"
+				} else if u, err := url.Parse(s); strings.HasSuffix(name, "URL") && err == nil {
+					val = u.Redacted()
+				}
+			}
+			if !yield(name, val) {
+				return
+			}
+		}
+	}
 }
