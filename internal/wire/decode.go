@@ -138,19 +138,19 @@ func ErrorFields(body []byte) Fields {
 }
 
 // ParseRetryAfter reads a Retry-After header given in seconds or as an
-// HTTP date; 0 means none, or a date already past.
+// HTTP date, at most MaxRetryAfter; 0 means none, a date already past, or
+// a value that is neither.
 func ParseRetryAfter(v string) time.Duration {
+	v = strings.TrimSpace(v)
 	if v == "" {
 		return 0
 	}
-	if s, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64); err == nil {
-		if s <= 0 {
-			return 0
-		}
-		return time.Duration(min(s, math.MaxInt64/int64(time.Second))) * time.Second
+	s, err := strconv.ParseInt(v, 10, 64)
+	if err == nil || errors.Is(err, strconv.ErrRange) { // too many digits: at the limit
+		return time.Duration(min(max(s, 0), int64(MaxRetryAfter/time.Second))) * time.Second
 	}
 	if t, err := http.ParseTime(v); err == nil {
-		return max(time.Until(t), 0)
+		return min(max(time.Until(t), 0), MaxRetryAfter)
 	}
 	return 0
 }

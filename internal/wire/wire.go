@@ -26,6 +26,10 @@ const (
 	// DefaultLifetime is how long a token lives when its response says
 	// nothing about its expiry.
 	DefaultLifetime = 5 * time.Minute
+
+	// MaxRetryAfter is the longest wait a Retry-After header can ask for;
+	// a longer one, such as a value in milliseconds by mistake, is cut to it.
+	MaxRetryAfter = 24 * time.Hour
 )
 
 // Request is one token request, prepared once and sent once per attempt.
