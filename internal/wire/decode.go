@@ -1,11 +1,13 @@
 package wire
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
 	"net/http"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -15,14 +17,25 @@ import (
 
 // DecodeToken turns a 2xx JSON body into a token. It reads the OAuth names
 // (access_token, token_type, expires_in, refresh_token) and their camelCase
-// forms; expires_in may be a number or a numeric string, and an absolute
-// expiry (expires, expires_at, expiresAt, expiry) is used when no
-// expires_in is given. Without either, the token lives for lifetime. The
-// whole body stays reachable through the token's Extra method.
+// forms. expires_in is a number or a string of decimal digits with an
+// optional fraction, in seconds, cut to whole seconds; 0 means absent. An
+// absolute expiry (expires, expires_at, expiresAt, expiry, as RFC 3339 or
+// Unix seconds, 0 or "0" meaning absent) is used when no expires_in is
+// given. Without either, a JWT access token's "exp" claim is used: it is
+// read only to schedule renewal, without checking the signature, and never
+// in place of an expiry the response states. Without any of these the
+// token lives for lifetime (DefaultLifetime if lifetime is not positive).
+//
+// A body with an OAuth "error", as x/oauth2 treats it, and a token that has
+// already expired when it arrives, are errors. The whole body stays
+// reachable through the token's Extra method.
 func DecodeToken(body []byte, sent time.Time, lifetime time.Duration) (*oauth2.Token, error) {
 	var m map[string]any
 	if err := json.Unmarshal(body, &m); err != nil || m == nil {
 		return nil, errors.New("response is not a JSON object")
+	}
+	if str(m, "error") != "" {
+		return nil, errors.New("response carries an OAuth error")
 	}
 	tok := oauth2.Token{ // a value: WithExtra below makes the one copy that escapes
 		AccessToken:  str(m, "access_token", "accessToken"),
@@ -39,39 +52,47 @@ func DecodeToken(body []byte, sent time.Time, lifetime time.Duration) (*oauth2.T
 	if err != nil {
 		return nil, err
 	}
-	switch {
-	case in > 0:
-		tok.ExpiresIn = in
-		tok.Expiry = sent.Add(time.Duration(in) * time.Second)
-	default:
+	tok.ExpiresIn = in
+	tok.Expiry = sent.Add(time.Duration(in) * time.Second)
+	if in == 0 {
 		at, err := expiresAt(m)
 		if err != nil {
 			return nil, err
 		}
 		if at.IsZero() {
+			at = jwtExpiry(tok.AccessToken)
+		}
+		if at.IsZero() {
+			if lifetime <= 0 {
+				lifetime = DefaultLifetime
+			}
 			at = sent.Add(lifetime)
+		}
+		if !at.After(sent) {
+			return nil, fmt.Errorf("token already expired at %s", at.UTC().Format(time.RFC3339))
 		}
 		tok.Expiry = at
 	}
 	return tok.WithExtra(m), nil
 }
 
-// expiresIn reads expires_in or expiresIn in seconds; 0 means absent.
+// seconds is a plain decimal number of seconds: no sign, exponent, hex,
+// NaN or infinity.
+var seconds = regexp.MustCompile(`^[0-9]+(\.[0-9]+)?$`)
+
+// expiresIn reads expires_in or expiresIn in whole seconds; 0 means absent.
 func expiresIn(m map[string]any) (int64, error) {
 	for _, k := range []string{"expires_in", "expiresIn"} {
-		var n float64
+		n := -1.0
 		switch v := m[k].(type) {
 		case nil:
 			continue
 		case float64:
 			n = v
 		case string:
-			var err error
-			if n, err = strconv.ParseFloat(strings.TrimSpace(v), 64); err != nil {
-				n = -1
+			if v = strings.TrimSpace(v); seconds.MatchString(v) {
+				n, _ = strconv.ParseFloat(v, 64)
 			}
-		default:
-			n = -1
 		}
 		if n < 0 || n > math.MaxInt32 {
 			return 0, fmt.Errorf("%s is not a valid number of seconds", k)
@@ -82,12 +103,14 @@ func expiresIn(m map[string]any) (int64, error) {
 }
 
 // expiresAt reads an absolute expiry, as an RFC 3339 string or Unix
-// seconds; zero means absent.
+// seconds; the zero time means absent, and so do 0 and "0".
 func expiresAt(m map[string]any) (time.Time, error) {
 	for _, k := range []string{"expires", "expires_at", "expiresAt", "expiry"} {
-		switch v := m[k].(type) {
-		case nil:
+		v := m[k]
+		if v == nil || v == "0" || v == 0.0 {
 			continue
+		}
+		switch v := v.(type) {
 		case string:
 			t, err := time.Parse(time.RFC3339, v)
 			if err != nil {
@@ -95,15 +118,44 @@ func expiresAt(m map[string]any) (time.Time, error) {
 			}
 			return t, nil
 		case float64:
-			if v < 0 || v > 1e11 { // beyond the year 5000 is not a time a token ends
+			t, ok := unix(v)
+			if !ok {
 				return time.Time{}, fmt.Errorf("%s is not Unix seconds", k)
 			}
-			return time.Unix(int64(v), 0), nil
+			return t, nil
 		default:
 			return time.Time{}, fmt.Errorf("%s is not a time", k)
 		}
 	}
 	return time.Time{}, nil
+}
+
+// unix returns the time of Unix seconds s, if it is one a token can end at:
+// after 1970 and before the year 5000.
+func unix(s float64) (time.Time, bool) {
+	if s <= 0 || s > 1e11 {
+		return time.Time{}, false
+	}
+	return time.Unix(int64(s), 0), true
+}
+
+// jwtExpiry returns the "exp" claim of token if it is a JWT (three
+// base64url segments whose middle one is a JSON object) with a usable
+// numeric exp, else the zero time. It checks no signature: the claim only
+// schedules renewal.
+func jwtExpiry(token string) time.Time {
+	parts := strings.Split(token, ".")
+	if len(parts) != 3 {
+		return time.Time{}
+	}
+	payload, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(parts[1], "="))
+	var claims map[string]any
+	if err != nil || json.Unmarshal(payload, &claims) != nil {
+		return time.Time{}
+	}
+	exp, _ := claims["exp"].(float64)
+	t, _ := unix(exp)
+	return t
 }
 
 // Fields are the error fields a body carries. The providers' names do not

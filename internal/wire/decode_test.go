@@ -1,12 +1,98 @@
 package wire
 
 import (
+	"encoding/base64"
+	"fmt"
 	"testing"
 	"testing/synctest"
 	"time"
 
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
+
+// jwt returns an unsigned JWT with the given claims.
+func jwt(claims string) string {
+	enc := base64.RawURLEncoding.EncodeToString
+	return enc([]byte(`{"alg":"none"}`)) + "." + enc([]byte(claims)) + ".c2ln"
+}
+
+func TestDecodeToken(t *testing.T) {
+	sent := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	lifetime := sent.Add(DefaultLifetime)
+	for _, tc := range []struct {
+		name, body string
+		want       time.Time // the expiry, if no error
+		err        string
+	}{
+		{"expires_in", `{"access_token":"a","expires_in":3600}`, sent.Add(time.Hour), ""},
+		{"a fraction is cut", `{"access_token":"a","expires_in":3599.5}`, sent.Add(3599 * time.Second), ""},
+		{"a decimal string", `{"access_token":"a","expiresIn":" 3599.5 "}`, sent.Add(3599 * time.Second), ""},
+		{"NaN", `{"access_token":"a","expires_in":"NaN"}`, time.Time{}, "expires_in is not a valid number of seconds"},
+		{"Inf", `{"access_token":"a","expires_in":"Inf"}`, time.Time{}, "expires_in is not a valid number of seconds"},
+		{"infinity", `{"access_token":"a","expiresIn":"infinity"}`, time.Time{}, "expiresIn is not a valid number of seconds"},
+		{"hex", `{"access_token":"a","expires_in":"0x10"}`, time.Time{}, "expires_in is not a valid number of seconds"},
+		{"exponent", `{"access_token":"a","expires_in":"1e3"}`, time.Time{}, "expires_in is not a valid number of seconds"},
+		{"sign", `{"access_token":"a","expires_in":"+60"}`, time.Time{}, "expires_in is not a valid number of seconds"},
+		{"negative", `{"access_token":"a","expires_in":-60}`, time.Time{}, "expires_in is not a valid number of seconds"},
+		{"too many digits", `{"access_token":"a","expires_in":"` + fmt.Sprint(1e300) + `"}`, time.Time{}, "expires_in is not a valid number of seconds"},
+		{"not a number", `{"access_token":"a","expires_in":true}`, time.Time{}, "expires_in is not a valid number of seconds"},
+		{"zero expires_in is absent", `{"access_token":"a","expires_in":"0"}`, lifetime, ""},
+		{"absolute, RFC 3339", `{"access_token":"a","expires":"2026-01-01T01:00:00Z"}`, sent.Add(time.Hour), ""},
+		{"absolute, Unix seconds", `{"access_token":"a","expiry":` + fmt.Sprint(sent.Add(time.Hour).Unix()) + `}`, sent.Add(time.Hour), ""},
+		{"absolute 0 is absent", `{"access_token":"a","expires":0}`, lifetime, ""},
+		{`absolute "0" is absent`, `{"access_token":"a","expires_at":"0"}`, lifetime, ""},
+		{"absolute 0 gives way to another", `{"access_token":"a","expires":0,"expiresAt":"2026-01-01T01:00:00Z"}`, sent.Add(time.Hour), ""},
+		{"already expired", `{"access_token":"a","expires":"2025-12-31T23:00:00Z"}`, time.Time{}, "token already expired at 2025-12-31T23:00:00Z"},
+		{"expiring as sent", `{"access_token":"a","expiry":` + fmt.Sprint(sent.Unix()) + `}`, time.Time{}, "token already expired at 2026-01-01T00:00:00Z"},
+		{"expires_in wins over a past absolute expiry", `{"access_token":"a","expires_in":60,"expires":"2025-12-31T23:00:00Z"}`, sent.Add(time.Minute), ""},
+		{"OAuth error beside a token", `{"access_token":"a","expires_in":60,"error":"invalid_grant"}`, time.Time{}, "response carries an OAuth error"},
+		{"an empty error is none", `{"access_token":"a","expires_in":60,"error":""}`, sent.Add(time.Minute), ""},
+		{"JWT exp", `{"access_token":"` + jwt(`{"sub":"x","exp":1767229200}`) + `"}`, sent.Add(time.Hour), ""},
+		{"JWT exp, padded", `{"access_token":"` + jwt(`{"exp":1767229200.9}`) + `=="}`, sent.Add(time.Hour), ""},
+		{"JWT exp past", `{"access_token":"` + jwt(`{"exp":1767222000}`) + `"}`, time.Time{}, "token already expired at 2025-12-31T23:00:00Z"},
+		{"JWT exp never beats expires_in", `{"access_token":"` + jwt(`{"exp":1767229200}`) + `","expires_in":60}`, sent.Add(time.Minute), ""},
+		{"JWT exp never beats an absolute expiry", `{"access_token":"` + jwt(`{"exp":1767229200}`) + `","expires":"2026-01-01T00:02:00Z"}`,
+			sent.Add(2 * time.Minute), ""},
+		{"JWT exp as a string is ignored", `{"access_token":"` + jwt(`{"exp":"1767229200"}`) + `"}`, lifetime, ""},
+		{"JWT exp beyond reason is ignored", `{"access_token":"` + jwt(`{"exp":1e300}`) + `"}`, lifetime, ""},
+		{"JWT payload not JSON", `{"access_token":"eyJhbGciOiJub25lIn0.bm90IGpzb24.c2ln"}`, lifetime, ""},
+		{"JWT payload not base64url", `{"access_token":"eyJhbGciOiJub25lIn0.!!!.c2ln"}`, lifetime, ""},
+		{"two segments", `{"access_token":"eyJhbGciOiJub25lIn0.eyJleHAiOjE3NjcyMjkyMDB9"}`, lifetime, ""},
+		{"no access token", `{"expires_in":60}`, time.Time{}, "response has no access token"},
+		{"not an object", `["a"]`, time.Time{}, "response is not a JSON object"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tok, err := DecodeToken([]byte(tc.body), sent, 0)
+			if tc.err != "" {
+				require.EqualError(t, err, tc.err)
+				assert.Nil(t, tok)
+				return
+			}
+			require.NoError(t, err)
+			assert.Equal(t, tc.want.UTC(), tok.Expiry.UTC())
+		})
+	}
+}
+
+func TestDecodeTokenLifetime(t *testing.T) {
+	sent := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		name     string
+		lifetime time.Duration
+		want     time.Time
+	}{
+		{"given", time.Hour, sent.Add(time.Hour)},
+		{"zero means the default", 0, sent.Add(DefaultLifetime)},
+		{"negative means the default", -time.Hour, sent.Add(DefaultLifetime)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tok, err := DecodeToken([]byte(`{"access_token":"a"}`), sent, tc.lifetime)
+			require.NoError(t, err)
+			assert.Equal(t, tc.want, tok.Expiry)
+		})
+	}
+}
 
 func TestParseRetryAfter(t *testing.T) {
 	for _, tc := range []struct {

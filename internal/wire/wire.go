@@ -5,7 +5,6 @@ package wire
 
 import (
 	"bytes"
-	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -100,7 +99,7 @@ func (r *Request) Send(ctx context.Context, client *http.Client) (*oauth2.Token,
 		err = fmt.Errorf("response body exceeds %d bytes", MaxBody)
 	default:
 		var tok *oauth2.Token
-		if tok, err = DecodeToken(raw, sent, cmp.Or(r.Lifetime, DefaultLifetime)); err == nil {
+		if tok, err = DecodeToken(raw, sent, r.Lifetime); err == nil {
 			return tok, nil
 		}
 	}
