@@ -3,29 +3,214 @@ package wire
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
+	"html"
+	"net/url"
+	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"unicode"
+	"unicode/utf16"
+	"unicode/utf8"
 )
 
-// Redact replaces every secret in b with "[redacted]".
+// marker is what Redact puts in a secret's place.
+const marker = "[redacted]"
+
+// Redact returns b with every secret in it replaced by "[redacted]". It
+// finds a secret by meaning, not by bytes alone:
+//
+//   - In a JSON body every string is decoded, so a secret escaped as "\/",
+//     "\u00XX" or "\u003c" is found. A string value that holds a secret is
+//     replaced by the JSON string of its redacted value, and so is a number,
+//     true, false or null that holds one; a string value that is itself a
+//     JSON object or array is redacted the same way. The rest of the body
+//     stays byte for byte, and stays JSON.
+//   - In a decoded string, and in a body that is not JSON, a secret is
+//     matched raw and in its common escapings: JSON (with and without HTML
+//     escaping, "\/" and \u escapes of non-ASCII), URL query and path
+//     escaping, and HTML escaping.
+//
+// So that a short or common secret ("s", "error") cannot blank the rest of
+// a message, a secret of 8 or more characters is redacted wherever it
+// appears, object keys included, and a shorter one only where it stands as
+// a whole word (next to no letter, digit, '_' or '-') outside object keys.
+// Empty secrets are ignored. The result may be longer than b.
 func Redact(b []byte, secrets []string) []byte {
+	var r redactor
 	for _, s := range secrets {
-		if s != "" && bytes.Contains(b, []byte(s)) {
-			b = bytes.ReplaceAll(b, []byte(s), []byte("[redacted]"))
+		if s != "" && !slices.ContainsFunc(r, func(o secret) bool { return o.forms[0] == s }) {
+			r = append(r, secret{escapings(s), utf8.RuneCountInString(s) >= 8})
 		}
 	}
-	return b
+	if len(r) == 0 {
+		return b
+	}
+	return r.redact(b)
 }
 
-// tokensIn returns the tokens a body carries, which an unusable 2xx
-// response may do: they are secrets too.
-func tokensIn(body []byte) []string {
-	var m map[string]any
-	if json.Unmarshal(body, &m) != nil {
-		return nil
+// secret is one secret Redact looks for.
+type secret struct {
+	forms []string // the secret itself, then its other escapings
+	long  bool     // redacted wherever it appears, not only as a whole word
+}
+
+type redactor []secret
+
+// escapings returns s, then each different escaping of it that Redact
+// matches.
+func escapings(s string) []string {
+	forms := []string{url.QueryEscape(s), url.PathEscape(s), html.EscapeString(s)}
+	for i := range 8 {
+		q := quote(s, i&1 != 0, i&2 != 0, i&4 != 0)
+		forms = append(forms, q[1:len(q)-1])
 	}
-	return []string{str(m, "access_token", "accessToken"), str(m, "refresh_token", "refreshToken")}
+	slices.Sort(forms)
+	forms = slices.DeleteFunc(slices.Compact(forms), func(f string) bool { return f == s })
+	return append([]string{s}, forms...)
+}
+
+// redact redacts b by meaning if it is JSON, else as text.
+func (r redactor) redact(b []byte) []byte {
+	if !json.Valid(b) {
+		return r.text(b, false)
+	}
+	var out []byte
+	last := 0 // b[:last] is in out
+	for i := 0; i < len(b); {
+		if delimiter(b[i]) {
+			i++
+			continue
+		}
+		start, key := i, false
+		var v []byte
+		if b[i] == '"' {
+			for i++; b[i] != '"'; i++ {
+				if b[i] == '\\' {
+					i++
+				}
+			}
+			i++
+			var s string
+			_ = json.Unmarshal(b[start:i], &s) // a string of valid JSON
+			v, key = []byte(s), bytes.HasPrefix(bytes.TrimLeft(b[i:], " \t\r\n"), []byte(":"))
+		} else { // a number, true, false or null
+			for i < len(b) && !delimiter(b[i]) {
+				i++
+			}
+			v = b[start:i]
+		}
+		if red := r.value(v, key); !bytes.Equal(red, v) {
+			out = append(append(out, b[last:start]...), quote(string(red), false, false, false)...)
+			last = i
+		}
+	}
+	if out == nil {
+		return b
+	}
+	return append(out, b[last:]...)
+}
+
+// delimiter reports whether c is JSON whitespace or punctuation.
+func delimiter(c byte) bool { return strings.IndexByte(" \t\r\n{}[],:", c) >= 0 }
+
+// value redacts the decoded value of a JSON token, of an object key if key.
+func (r redactor) value(v []byte, key bool) []byte {
+	if t := bytes.TrimLeft(v, " \t\r\n"); !key && len(t) > 0 && (t[0] == '{' || t[0] == '[') {
+		return r.redact(v)
+	}
+	return r.text(v, key)
+}
+
+// text replaces every match of the secrets' forms in t, of long secrets
+// only if longOnly, with the marker; overlapping matches become one. It
+// returns t itself when nothing matches.
+func (r redactor) text(t []byte, longOnly bool) []byte {
+	var spans [][2]int
+	for _, s := range r {
+		if longOnly && !s.long {
+			continue
+		}
+		for _, form := range s.forms {
+			f := []byte(form)
+			for i := 0; ; i++ {
+				j := bytes.Index(t[i:], f)
+				if j < 0 {
+					break
+				}
+				i += j
+				if s.long || wholeWord(t, i, i+len(f)) {
+					spans = append(spans, [2]int{i, i + len(f)})
+				}
+			}
+		}
+	}
+	if spans == nil {
+		return t
+	}
+	slices.SortFunc(spans, func(a, b [2]int) int { return a[0] - b[0] })
+	var out []byte
+	last := 0 // t[:last] is in out
+	for _, sp := range spans {
+		if sp[0] > last || out == nil {
+			out = append(append(out, t[last:sp[0]]...), marker...)
+		}
+		last = max(last, sp[1])
+	}
+	return append(out, t[last:]...)
+}
+
+// wholeWord reports whether t[i:j] has no letter, digit, '_' or '-' next to it.
+func wholeWord(t []byte, i, j int) bool {
+	before, _ := utf8.DecodeLastRune(t[:i])
+	after, _ := utf8.DecodeRune(t[j:])
+	return !wordRune(before) && !wordRune(after)
+}
+
+func wordRune(r rune) bool { return r == '_' || r == '-' || unicode.IsLetter(r) || unicode.IsDigit(r) }
+
+// quote returns s as a JSON string. It escapes '"', '\' and control
+// characters as encoding/json does, and besides: '<', '>', '&', U+2028 and
+// U+2029 if html; '/' if slash; every non-ASCII character if ascii, as
+// Python and PHP do by default.
+func quote(s string, html, slash, ascii bool) string {
+	const short, letter = "\"\\\b\f\n\r\t", `"\bfnrt`
+	b := []byte{'"'}
+	for _, r := range s {
+		switch k := strings.IndexRune(short, r); {
+		case k >= 0:
+			b = append(b, '\\', letter[k])
+		case slash && r == '/':
+			b = append(b, `\/`...)
+		case r < 0x20, html && strings.ContainsRune("<>&\u2028\u2029", r), ascii && r > 0x7f && r <= 0xffff:
+			b = fmt.Appendf(b, `\u%04x`, r)
+		case ascii && r > 0xffff:
+			r1, r2 := utf16.EncodeRune(r)
+			b = fmt.Appendf(b, `\u%04x\u%04x`, r1, r2)
+		default:
+			b = utf8.AppendRune(b, r)
+		}
+	}
+	return string(append(b, '"'))
+}
+
+// tokenField finds a token in a body, even one cut short or not JSON.
+var tokenField = regexp.MustCompile(`"(?:access_token|accessToken|refresh_token|refreshToken)"\s*:\s*"((?s:[^"\\]|\\.)*)`)
+
+// tokensIn returns the tokens a body carries, which an unusable 2xx
+// response may do: they are secrets too. A token cut short by the end of
+// the body is returned as far as it goes.
+func tokensIn(body []byte) []string {
+	var tokens []string
+	for _, m := range tokenField.FindAllSubmatch(body, -1) {
+		var s string
+		if json.Unmarshal(slices.Concat([]byte(`"`), m[1], []byte(`"`)), &s) != nil {
+			s = string(m[1])
+		}
+		tokens = append(tokens, s)
+	}
+	return tokens
 }
 
 // Printable escapes the characters of s that could break or forge a log

@@ -103,7 +103,7 @@ func (r *Request) Send(ctx context.Context, client *http.Client) (*oauth2.Token,
 			return tok, nil
 		}
 	}
-	return nil, newFailure(resp, Redact(raw, append(tokensIn(raw), r.Secrets...)), err)
+	return nil, newFailure(resp, raw, r.Secrets, err)
 }
 
 // ErrRedirect refuses a redirect that would carry credentials elsewhere.
@@ -145,11 +145,15 @@ func readBody(rc io.ReadCloser) (body []byte, tooLarge bool, err error) {
 	return body, false, nil
 }
 
-// newFailure describes a response that did not yield a token.
-func newFailure(resp *http.Response, body []byte, cause error) *Failure {
+// newFailure describes a response with body raw that did not yield a
+// token. It redacts secrets and the tokens raw carries from the body, reads
+// the fields from all of the redacted body, and keeps at most MaxBody bytes
+// of it.
+func newFailure(resp *http.Response, raw []byte, secrets []string, cause error) *Failure {
+	body := Redact(raw, append(tokensIn(raw), secrets...))
 	return &Failure{
 		Response:   resp,
-		Body:       body,
+		Body:       body[:min(len(body), MaxBody)],
 		Fields:     ErrorFields(body),
 		RetryAfter: ParseRetryAfter(resp.Header.Get("Retry-After")),
 		Err:        cause,

@@ -1,0 +1,142 @@
+package wire
+
+import (
+	"encoding/json"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestRedact(t *testing.T) {
+	for _, tc := range []struct {
+		name, body string
+		secrets    []string
+		want       string
+	}{
+		{"raw", `{"errorMessage":"secret s3cr3t/Key+x= is not valid"}`, []string{"s3cr3t/Key+x="},
+			`{"errorMessage":"secret [redacted] is not valid"}`},
+		{"escaped slash, as PHP writes it", `{"text":"bad s3cr3t\/Key+x="}`, []string{"s3cr3t/Key+x="},
+			`{"text":"bad [redacted]"}`},
+		{"every character \\u-escaped", `{"text":"\u0073\u0033\u0063\u0072\u0033\u0074\u002f\u004b\u0065\u0079"}`, []string{"s3cr3t/Key"},
+			`{"text":"[redacted]"}`},
+		{"HTML-escaped, as Go writes it", `{"text":"got a\u003cb\u003e\u0026cdefg"}`, []string{"a<b>&cdefg"},
+			`{"text":"got [redacted]"}`},
+		{"non-ASCII escaped, as Python writes it", `{"text":"p\u00e4ssw\u00f6rd-1 \ud83d\ude00"}`, []string{"pässwörd-1 😀"},
+			`{"text":"[redacted]"}`},
+		{"the rest stays byte for byte", "{ \"a\" : \"x\\/y\\u0041\" ,\n \"text\":\"tok s3cr3t-value\",\"n\":1.50e3 }", []string{"s3cr3t-value"},
+			"{ \"a\" : \"x\\/y\\u0041\" ,\n \"text\":\"tok [redacted]\",\"n\":1.50e3 }"},
+		{"only the literal that holds a secret is re-encoded", `{"a":"\u00e9\/","b":"\u00e9\/ s3cr3t-value <"}`, []string{"s3cr3t-value"},
+			`{"a":"\u00e9\/","b":"é/ [redacted] <"}`},
+		{"a number", `{"parameter_value":123456,"n":91234567899}`, []string{"123456", "12345678"},
+			`{"parameter_value":"[redacted]","n":"9[redacted]99"}`},
+		{"true, false and null", `[true,false,null]`, []string{"true", "null"}, `["[redacted]",false,"[redacted]"]`},
+		{"a long secret in a key", `{"s3cr3t-value":"x"}`, []string{"s3cr3t-value"}, `{"[redacted]":"x"}`},
+		{"short secrets keep keys, codes and words", `{"error":"invalid_request","error_description":"errors: invalid-grant, it's a_s"}`,
+			[]string{"error", "invalid", "a", "s"},
+			`{"error":"invalid_request","error_description":"errors: invalid-grant, it'[redacted] a_s"}`},
+		{"a short secret as a whole value or word", `{"code":"s","text":"use s or t","other":"s.s"}`, []string{"s"},
+			`{"code":"[redacted]","text":"use [redacted] or t","other":"[redacted].[redacted]"}`},
+		{"a word next to a non-ASCII letter is not whole", `{"text":"éabc abcé abc"}`, []string{"abc"}, `{"text":"éabc abcé [redacted]"}`},
+		{"JSON in a string, as Flinks echoes a request", `{"error_description":"{\"refresh_token\":\"rt-1\",\"error\":\"x\"}"}`, []string{"rt-1", "error"},
+			`{"error_description":"{\"refresh_token\":\"[redacted]\",\"error\":\"x\"}"}`},
+		{"overlapping secrets become one", `{"text":"<abcdefghijkl>"}`, []string{"abcdefgh", "efghijkl"}, `{"text":"<[redacted]>"}`},
+		{"a repeated secret", `{"text":"abcabcabcabcabc"}`, []string{"abcabcabc"}, `{"text":"[redacted]"}`},
+		{"a secret with a quote", `{"text":"say \"ab\"cdefgh\""}`, []string{`ab"cdefgh`}, `{"text":"say \"[redacted]\""}`},
+		{"URL query escaping in a value", `{"text":"see https://x.test/?s=ab%2Bcd%3D%3Defgh"}`, []string{"ab+cd==efgh"},
+			`{"text":"see https://x.test/?s=[redacted]"}`},
+		{"not JSON: raw, JSON, URL and HTML escapings", `<p>ab/c&lt;d&gt;efgh ab\/c\u003cd\u003eefgh ab%2Fc%3Cd%3Eefgh ab/c<d>efgh</p>`, []string{"ab/c<d>efgh"},
+			`<p>[redacted] [redacted] [redacted] [redacted]</p>`},
+		{"not JSON: cut short", `{"text":"ab\/cdefgh and more`, []string{"ab/cdefgh"}, `{"text":"[redacted] and more`},
+		{"not JSON: short secrets as whole words", `error: invalid code s, invalid_grant`, []string{"invalid", "s"},
+			`error: [redacted] code [redacted], invalid_grant`},
+		{"not JSON: bytes that are not UTF-8", "x \xff\xfesecret\xff y", []string{"\xff\xfesecret\xff"}, "x [redacted] y"},
+		{"no secret found", `{"a":"b"}`, []string{"zzz", "", "c"}, `{"a":"b"}`},
+		{"empty secrets", `{"a":"b"}`, []string{""}, `{"a":"b"}`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := Redact([]byte(tc.body), tc.secrets)
+			assert.Equal(t, tc.want, string(got))
+			if json.Valid([]byte(tc.body)) {
+				assert.True(t, json.Valid(got), "JSON stays JSON")
+			}
+		})
+	}
+}
+
+func TestRedactReturnsTheSameBytesWhenNothingMatches(t *testing.T) {
+	b := []byte(`{"a":"b"}`)
+	assert.Same(t, &b[0], &Redact(b, []string{"zzzzzzzz", "q"})[0])
+}
+
+func TestEscapings(t *testing.T) {
+	assert.Equal(t, []string{"plain"}, escapings("plain"), "one form for a secret that nothing escapes")
+	assert.Equal(t, []string{"a/b c+<é", "a%2Fb%20c+%3C%C3%A9", "a%2Fb+c%2B%3C%C3%A9", "a/b c+&lt;é",
+		`a/b c+<\u00e9`, `a/b c+\u003c\u00e9`, `a/b c+\u003cé`, `a\/b c+<\u00e9`, `a\/b c+<é`, `a\/b c+\u003c\u00e9`, `a\/b c+\u003cé`},
+		escapings("a/b c+<é"), "the secret, URL path and query, HTML, and JSON with and without HTML, \\/ and \\u escapes")
+}
+
+func TestQuote(t *testing.T) {
+	for _, tc := range []struct {
+		name, in           string
+		html, slash, ascii bool
+		want               string
+	}{
+		{"short escapes", "\"\\\b\f\n\r\t", false, false, false, `"\"\\\b\f\n\r\t"`},
+		{"other controls", "\x00\x1b\x1f\x7f", false, false, false, "\"\\u0000\\u001b\\u001f\x7f\""},
+		{"html", "<>&\u2028", true, false, false, `"\u003c\u003e\u0026\u2028"`},
+		{"slash", "a/b", false, true, false, `"a\/b"`},
+		{"ascii", "é😀", false, false, true, `"\u00e9\ud83d\ude00"`},
+		{"minimal", "<é/\u2028", false, false, false, "\"<é/\u2028\""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := quote(tc.in, tc.html, tc.slash, tc.ascii)
+			assert.Equal(t, tc.want, got)
+			var back string
+			require.NoError(t, json.Unmarshal([]byte(got), &back))
+			assert.Equal(t, tc.in, back)
+		})
+	}
+}
+
+func TestTokensIn(t *testing.T) {
+	for _, tc := range []struct {
+		name, body string
+		want       []string
+	}{
+		{"OAuth names", `{"access_token":"at-1","refresh_token":"rt-1"}`, []string{"at-1", "rt-1"}},
+		{"camelCase names, nested", `{"data":{"accessToken" : "at\/1"},"refreshToken":"rt"}`, []string{"at/1", "rt"}},
+		{"cut short", `{"accessToken":"eyJhbGciOiJIUzI1NiJ9.eyJzdWIi`, []string{"eyJhbGciOiJIUzI1NiJ9.eyJzdWIi"}},
+		{"not a value", `{"note":"access_token","access_token":7}`, nil},
+		{"not JSON", `access_token=abc`, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			assert.Equal(t, tc.want, tokensIn([]byte(tc.body)))
+		})
+	}
+}
+
+func TestNewFailure(t *testing.T) {
+	resp := func(retryAfter string) *http.Response {
+		return &http.Response{StatusCode: 400, Header: http.Header{"Retry-After": {retryAfter}}}
+	}
+	t.Run("fields come from the redacted body", func(t *testing.T) {
+		body := `{"errorId":"evt-1","code":"invalid_parameter","text":"client_secret ab\/cdefgh is unknown","parameter_name":"client_secret",` +
+			`"parameter_value":{"given":"ab\u002fcdefgh"},"access_token":"at-12345"}`
+		f := newFailure(resp("7"), []byte(body), []string{"ab/cdefgh"}, nil)
+		assert.Equal(t, Fields{Code: "invalid_parameter", Message: "client_secret [redacted] is unknown", RequestID: "evt-1",
+			ParameterName: "client_secret", ParameterValue: map[string]any{"given": "[redacted]"}}, f.Fields)
+		assert.Equal(t, `{"errorId":"evt-1","code":"invalid_parameter","text":"client_secret [redacted] is unknown","parameter_name":"client_secret",`+
+			`"parameter_value":{"given":"[redacted]"},"access_token":"[redacted]"}`, string(f.Body))
+		assert.Equal(t, 7e9, float64(f.RetryAfter))
+	})
+	t.Run("a body that grows is cut at MaxBody, after its fields are read", func(t *testing.T) {
+		body := `{"error":"invalid_request","error_description":"` + strings.Repeat("s ", MaxBody/2-40) + `"}`
+		f := newFailure(resp(""), []byte(body), []string{"s"}, nil)
+		assert.Equal(t, MaxBody, len(f.Body))
+		assert.Equal(t, "invalid_request", f.Code)
+		assert.NotContains(t, string(f.Body), " s ")
+	})
+}
