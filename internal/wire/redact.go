@@ -214,19 +214,23 @@ func tokensIn(body []byte) []string {
 }
 
 // Printable escapes the characters of s that could break or forge a log
-// line (control characters such as newline, ESC and NUL, and other
-// non-printing ones such as bidirectional overrides) the way Go quotes
-// them: \n, \x1b, \x00, \u202e.
+// line (control characters such as newline, ESC and NUL, other
+// non-printing ones such as bidirectional overrides, and bytes that are
+// not UTF-8, which some terminals read as controls) the way Go quotes
+// them: \n, \x1b, \x00, \u202e, \x9b.
 func Printable(s string) string {
-	if !strings.ContainsFunc(s, unprintable) {
+	if utf8.ValidString(s) && !strings.ContainsFunc(s, unprintable) {
 		return s
 	}
 	var b strings.Builder
-	for _, r := range s {
-		if unprintable(r) {
+	for i, r := range s {
+		switch {
+		case r == utf8.RuneError && !strings.HasPrefix(s[i:], "\uFFFD"):
+			fmt.Fprintf(&b, `\x%02x`, s[i])
+		case unprintable(r):
 			q := strconv.QuoteRune(r)
 			b.WriteString(q[1 : len(q)-1])
-		} else {
+		default:
 			b.WriteRune(r)
 		}
 	}
