@@ -130,9 +130,11 @@ func (c *FlinksConfig) TokenSource(ctx context.Context, t *oauth2.Token) oauth2.
 }
 
 // Client returns an HTTP client that adds a token from c.TokenSource(ctx, t)
-// to every request, through oauth2.NewClient.
+// to every request, through a [Transport]: a request waits for a token no
+// longer than its context allows, and one rejected with 401 is sent again
+// once with a new token.
 func (c *FlinksConfig) Client(ctx context.Context, t *oauth2.Token) *http.Client {
-	return oauth2.NewClient(ctx, c.TokenSource(ctx, t))
+	return newClient(ctx, c.TokenSource(ctx, t))
 }
 
 // ClientCredentialsTokenSource returns a cached source of tokens from the

@@ -66,9 +66,11 @@ func (c *FliqaConfig) TokenSource(ctx context.Context) oauth2.TokenSource {
 }
 
 // Client returns an HTTP client that adds a token from c.TokenSource(ctx)
-// to every request, through oauth2.NewClient.
+// to every request, through a [Transport]: a request waits for a token no
+// longer than its context allows, and one rejected with 401 is sent again
+// once with a new token.
 func (c *FliqaConfig) Client(ctx context.Context) *http.Client {
-	return oauth2.NewClient(ctx, c.TokenSource(ctx))
+	return newClient(ctx, c.TokenSource(ctx))
 }
 
 // String redacts the API secret from %v and %+v.
