@@ -195,22 +195,33 @@ func quote(s string, html, slash, ascii bool) string {
 	return string(append(b, '"'))
 }
 
-// tokenField finds a token in a body, even one cut short or not JSON.
-var tokenField = regexp.MustCompile(`"(?:access_token|accessToken|refresh_token|refreshToken)"\s*:\s*"((?s:[^"\\]|\\.)*)`)
+// tokenNames are the fields of a token response that hold a token.
+var tokenNames = []string{"access_token", "accessToken", "refresh_token", "refreshToken"}
+
+// tokenField finds a token field in a body, even one cut short or not JSON.
+var tokenField = regexp.MustCompile(`"(?:` + strings.Join(tokenNames, "|") + `)"\s*:\s*"((?s:[^"\\]|\\.)*)`)
 
 // tokensIn returns the tokens a body carries, which an unusable 2xx
 // response may do: they are secrets too. A token cut short by the end of
 // the body is returned as far as it goes.
 func tokensIn(body []byte) []string {
+	var m map[string]any
+	_ = json.Unmarshal(body, &m) // finds what DecodeToken would, escaped names too
 	var tokens []string
-	for _, m := range tokenField.FindAllSubmatch(body, -1) {
+	for _, k := range tokenNames {
+		if s, ok := m[k].(string); ok {
+			tokens = append(tokens, s)
+		}
+	}
+	for _, f := range tokenField.FindAllSubmatch(body, -1) {
 		var s string
-		if json.Unmarshal(slices.Concat([]byte(`"`), m[1], []byte(`"`)), &s) != nil {
-			s = string(m[1])
+		if json.Unmarshal(slices.Concat([]byte(`"`), f[1], []byte(`"`)), &s) != nil {
+			s = string(f[1])
 		}
 		tokens = append(tokens, s)
 	}
-	return tokens
+	slices.Sort(tokens)
+	return slices.Compact(tokens)
 }
 
 // Printable escapes the characters of s that could break or forge a log

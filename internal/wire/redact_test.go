@@ -108,6 +108,8 @@ func TestTokensIn(t *testing.T) {
 	}{
 		{"OAuth names", `{"access_token":"at-1","refresh_token":"rt-1"}`, []string{"at-1", "rt-1"}},
 		{"camelCase names, nested", `{"data":{"accessToken" : "at\/1"},"refreshToken":"rt"}`, []string{"at/1", "rt"}},
+		{"an escaped name", `{"access\u005ftoken":"at-1"}`, []string{"at-1"}},
+		{"every value of a repeated name", `{"access_token":"at-1","access_token":"at-2","accessToken":"at-1"}`, []string{"at-1", "at-2"}},
 		{"cut short", `{"accessToken":"eyJhbGciOiJIUzI1NiJ9.eyJzdWIi`, []string{"eyJhbGciOiJIUzI1NiJ9.eyJzdWIi"}},
 		{"not a value", `{"note":"access_token","access_token":7}`, nil},
 		{"not JSON", `access_token=abc`, nil},
