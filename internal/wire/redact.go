@@ -26,7 +26,7 @@ const marker = "[redacted]"
 //     replaced by the JSON string of its redacted value, and so is a number,
 //     true, false or null that holds one; a string value that is itself a
 //     JSON object or array is redacted the same way. The rest of the body
-//     stays byte for byte, and stays JSON.
+//     stays byte for byte.
 //   - In a decoded string, and in a body that is not JSON, a secret is
 //     matched raw and in its common escapings: JSON (with and without HTML
 //     escaping, "\/" and \u escapes of non-ASCII), URL query and path
@@ -34,9 +34,12 @@ const marker = "[redacted]"
 //
 // So that a short or common secret ("s", "error") cannot blank the rest of
 // a message, a secret of 8 or more characters is redacted wherever it
-// appears, object keys included, and a shorter one only where it stands as
-// a whole word (next to no letter, digit, '_' or '-') outside object keys.
-// Empty secrets are ignored. The result may be longer than b.
+// appears, and a shorter one only where it stands as a whole word (next to
+// no letter, digit, '_' or '-') and not in an object key. "Wherever" covers
+// object keys and the body's bytes as well as its meaning: a string whose
+// escaping spells a secret is re-encoded, and a secret that runs across
+// JSON punctuation is cut out there, the one case where a JSON body stops
+// being JSON. Empty secrets are ignored. The result may be longer than b.
 func Redact(b []byte, secrets []string) []byte {
 	var r redactor
 	for _, s := range secrets {
@@ -84,7 +87,7 @@ func (r redactor) redact(b []byte) []byte {
 			continue
 		}
 		start, key := i, false
-		var v []byte
+		var v, raw []byte // the token's value, and its bytes within the quotes
 		if b[i] == '"' {
 			for i++; b[i] != '"'; i++ {
 				if b[i] == '\\' {
@@ -94,22 +97,29 @@ func (r redactor) redact(b []byte) []byte {
 			i++
 			var s string
 			_ = json.Unmarshal(b[start:i], &s) // a string of valid JSON
-			v, key = []byte(s), bytes.HasPrefix(bytes.TrimLeft(b[i:], " \t\r\n"), []byte(":"))
+			v, raw = []byte(s), b[start+1:i-1]
+			key = bytes.HasPrefix(bytes.TrimLeft(b[i:], " \t\r\n"), []byte(":"))
 		} else { // a number, true, false or null
 			for i < len(b) && !delimiter(b[i]) {
 				i++
 			}
-			v = b[start:i]
+			v, raw = b[start:i], b[start:i]
 		}
-		if red := r.value(v, key); !bytes.Equal(red, v) {
-			out = append(append(out, b[last:start]...), quote(string(red), false, false, false)...)
-			last = i
+		red := r.value(v, key)
+		if bytes.Equal(red, v) && r.spans(raw, true) == nil {
+			continue
 		}
+		lit := quote(string(red), false, false, false)
+		if r.spans([]byte(lit), true) != nil { // only escaping hid a secret
+			lit = `"` + marker + `"`
+		}
+		out = append(append(out, b[last:start]...), lit...)
+		last = i
 	}
-	if out == nil {
-		return b
+	if out != nil {
+		b = append(out, b[last:]...)
 	}
-	return append(out, b[last:]...)
+	return r.text(b, true) // across JSON punctuation too
 }
 
 // delimiter reports whether c is JSON whitespace or punctuation.
@@ -123,10 +133,30 @@ func (r redactor) value(v []byte, key bool) []byte {
 	return r.text(v, key)
 }
 
-// text replaces every match of the secrets' forms in t, of long secrets
-// only if longOnly, with the marker; overlapping matches become one. It
-// returns t itself when nothing matches.
+// text replaces the spans of t that show a secret, of a long secret only if
+// longOnly, with the marker; overlapping spans become one. It returns t
+// itself when there are none.
 func (r redactor) text(t []byte, longOnly bool) []byte {
+	spans := r.spans(t, longOnly)
+	if spans == nil {
+		return t
+	}
+	slices.SortFunc(spans, func(a, b [2]int) int { return a[0] - b[0] })
+	var out []byte
+	last := 0 // t[:last] is in out
+	for _, sp := range spans {
+		if sp[0] > last || out == nil {
+			out = append(append(out, t[last:sp[0]]...), marker...)
+		}
+		last = max(last, sp[1])
+	}
+	return append(out, t[last:]...)
+}
+
+// spans returns where t shows a secret, of a long secret only if longOnly:
+// every match of a long secret's forms, and every match of a short one's
+// that is a whole word.
+func (r redactor) spans(t []byte, longOnly bool) [][2]int {
 	var spans [][2]int
 	for _, s := range r {
 		if longOnly && !s.long {
@@ -146,19 +176,7 @@ func (r redactor) text(t []byte, longOnly bool) []byte {
 			}
 		}
 	}
-	if spans == nil {
-		return t
-	}
-	slices.SortFunc(spans, func(a, b [2]int) int { return a[0] - b[0] })
-	var out []byte
-	last := 0 // t[:last] is in out
-	for _, sp := range spans {
-		if sp[0] > last || out == nil {
-			out = append(append(out, t[last:sp[0]]...), marker...)
-		}
-		last = max(last, sp[1])
-	}
-	return append(out, t[last:]...)
+	return spans
 }
 
 // wholeWord reports whether t[i:j] has no letter, digit, '_' or '-' next to it.
