@@ -36,7 +36,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net/url"
 	"os"
 	"os/signal"
 	"strconv"
@@ -128,9 +127,6 @@ func dispatch(ctx context.Context, args []string, getenv func(string) string, st
 		if err != nil {
 			return err
 		}
-		if err := checkURL("-base-url", *baseURL); err != nil {
-			return err
-		}
 		cfg := &tokensource.FliqaConfig{APIKey: key, APISecret: secret, Environment: *env, TenantSlug: *tenant,
 			BaseURL: *baseURL, Retry: retry}
 		fetch = func() (*oauth2.Token, error) { return cfg.Token(ctx) }
@@ -146,9 +142,6 @@ func dispatch(ctx context.Context, args []string, getenv func(string) string, st
 		}
 		id, secret, err := secrets(getenv, "FLINKS_CLIENT_ID", "FLINKS_CLIENT_SECRET")
 		if err != nil {
-			return err
-		}
-		if err := checkURL("-base-url", *baseURL); err != nil {
 			return err
 		}
 		cfg := &tokensource.FlinksConfig{ClientID: id, ClientSecret: secret, BaseURL: *baseURL, Scope: *scope,
@@ -172,9 +165,6 @@ func dispatch(ctx context.Context, args []string, getenv func(string) string, st
 		}
 		id, secret, err := secrets(getenv, "OAUTH_CLIENT_ID", "OAUTH_CLIENT_SECRET")
 		if err != nil {
-			return err
-		}
-		if err := checkURL("-token-url", *tokenURL); err != nil {
 			return err
 		}
 		cfg := &tokensource.ClientCredentialsConfig{ClientID: id, ClientSecret: secret, TokenURL: *tokenURL, Retry: retry}
@@ -243,20 +233,6 @@ func configError(err error, names map[string]string, getenv func(string) string)
 	default:
 		return usagef("%s %s", name, redact(ce.Problem, getenv(name)))
 	}
-}
-
-// checkURL refuses two URLs that the library's check lets through but
-// that no request may be sent to: one without a host name ("http://:8080"),
-// which the Go dialer takes for this machine, and one with an empty query
-// ("https://host/path?"). It says so in the library's words, so nothing
-// changes once the library refuses them itself. Every other problem, an
-// empty value included, is the library's to name.
-func checkURL(flag, raw string) error {
-	u, err := url.Parse(raw)
-	if raw == "" || err != nil || (u.Hostname() != "" && !u.ForceQuery) {
-		return nil
-	}
-	return usagef("%s must be an absolute http or https URL without query or fragment, not %q", flag, u.Redacted())
 }
 
 // redact replaces secret, as it is and as Go would quote it, in s.

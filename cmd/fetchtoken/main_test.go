@@ -285,6 +285,37 @@ func TestConfigErrorsNameTheFlag(t *testing.T) {
 	assert.Equal(t, 0, f.Requests()+fl.Requests()+a.Requests())
 }
 
+func TestConfigErrorsNameTheVariable(t *testing.T) {
+	f := tokensourcetest.NewFliqa(t)
+	fl := tokensourcetest.NewFlinks(t)
+	a := tokensourcetest.NewAbbeyCross(t)
+	for _, tc := range []struct {
+		name   string
+		env    []string
+		args   []string
+		want   string // the variable the message must start with
+		secret string // the value it must not show
+	}{
+		{"secret with a trailing newline", []string{"FLIQA_API_KEY=" + f.APIKey, "FLIQA_API_SECRET=" + f.APISecret + "\n"},
+			[]string{"fliqa", "-base-url", f.URL, "-env", "sandbox", "-tenant", f.TenantSlug}, "FLIQA_API_SECRET", f.APISecret},
+		{"key with a carriage return", []string{"FLIQA_API_KEY=" + f.APIKey + "\r", "FLIQA_API_SECRET=" + f.APISecret},
+			[]string{"fliqa", "-base-url", f.URL, "-env", "sandbox", "-tenant", f.TenantSlug}, "FLIQA_API_KEY", f.APISecret},
+		{"flinks secret with a tab", []string{"FLINKS_CLIENT_ID=" + fl.ClientID, "FLINKS_CLIENT_SECRET=\t" + fl.ClientSecret},
+			[]string{"flinks", "-base-url", fl.URL}, "FLINKS_CLIENT_SECRET", fl.ClientSecret},
+		{"client id with a newline", []string{"OAUTH_CLIENT_ID=" + a.ClientID + "\n", "OAUTH_CLIENT_SECRET=" + a.ClientSecret},
+			[]string{"client-credentials", "-token-url", a.URL + "/v1/oauth/token"}, "OAUTH_CLIENT_ID", a.ClientSecret},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := fetchtoken(t, tc.env, tc.args...)
+			assert.Equal(t, 2, r.code)
+			assert.Empty(t, r.stdout)
+			assert.Regexp(t, `^fetchtoken: `+tc.want+` [^\n]+\n`+regexp.QuoteMeta(usage)+`$`, r.stderr)
+			assert.NotContains(t, r.stderr, tc.secret)
+		})
+	}
+	assert.Equal(t, 0, f.Requests()+fl.Requests()+a.Requests())
+}
+
 func TestConfigError(t *testing.T) {
 	names := map[string]string{"APISecret": "FLIQA_API_SECRET", "TenantSlug": "-tenant"}
 	env := map[string]string{"FLIQA_API_SECRET": "s3cret\n"}
