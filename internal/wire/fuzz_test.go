@@ -1,0 +1,306 @@
+package wire
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+	"unicode/utf8"
+)
+
+// The fuzz targets check these invariants: nothing panics; no secret of the
+// request and no token of the body shows in any output (see shows); a body
+// stays within MaxBody; a 2xx yields a token with an access token and an
+// expiry after the send time, or a *Failure; Printable leaves no control
+// character. Their seed corpora, in testdata/fuzz, hold the providers'
+// documented bodies and the cases that once went wrong.
+
+func FuzzDecodeToken(f *testing.F) {
+	sent := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	f.Fuzz(func(t *testing.T, body []byte, lifetime int64) {
+		tok, err := DecodeToken(body, sent, time.Duration(lifetime))
+		if err != nil {
+			if tok != nil {
+				t.Fatalf("both a token and %v", err)
+			}
+			return
+		}
+		if tok.AccessToken == "" || tok.TokenType == "" {
+			t.Fatalf("token without access token or type: %+v", tok)
+		}
+		if !tok.Expiry.After(sent) {
+			t.Fatalf("expiry %v not after the send time", tok.Expiry)
+		}
+		if tok.ExpiresIn < 0 {
+			t.Fatalf("negative expires_in %d", tok.ExpiresIn)
+		}
+	})
+}
+
+func FuzzParseRetryAfter(f *testing.F) {
+	f.Fuzz(func(t *testing.T, v string) {
+		if d := ParseRetryAfter(v); d < 0 || d > MaxRetryAfter {
+			t.Fatalf("ParseRetryAfter(%q) = %v", v, d)
+		}
+	})
+}
+
+func FuzzRedact(f *testing.F) {
+	f.Fuzz(func(t *testing.T, body []byte, secret1, secret2 string) {
+		secrets := []string{secret1, secret2}
+		in := bytes.Clone(body)
+		out := Redact(body, secrets)
+		if !bytes.Equal(in, body) {
+			t.Fatal("the body was changed in place")
+		}
+		checkBody(t, body, out, checkable(secrets))
+		if secret1 == "" && secret2 == "" && !bytes.Equal(out, body) {
+			t.Fatalf("nothing to redact, yet %q became %q", body, out)
+		}
+		if json.Valid(body) && !json.Valid(out) && !acrossPunctuation(secrets) {
+			t.Fatalf("JSON %q became %q", body, out)
+		}
+	})
+}
+
+func FuzzFailure(f *testing.F) {
+	f.Fuzz(func(t *testing.T, status int, retryAfter string, body []byte, secret1, secret2 string) {
+		resp := &http.Response{StatusCode: status, Header: http.Header{"Retry-After": {retryAfter}}}
+		fail := newFailure(resp, body, []string{secret1, secret2}, nil)
+		checkFailure(t, body, fail, append(bodyTokens(body), secret1, secret2))
+	})
+}
+
+func FuzzSend(f *testing.F) {
+	// One loopback server for the whole target: each request says in its
+	// body how to be answered, so runs share nothing.
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var a answer
+		if err := json.NewDecoder(r.Body).Decode(&a); err != nil {
+			http.Error(w, err.Error(), http.StatusTeapot)
+			return
+		}
+		w.Header().Set("Retry-After", a.RetryAfter)
+		w.Header().Set("Content-Type", a.ContentType)
+		w.WriteHeader(a.Status)
+		_, _ = w.Write(a.Body)
+	}))
+	f.Cleanup(srv.Close)
+	f.Fuzz(func(t *testing.T, status uint16, retryAfter, contentType string, body []byte, secret string) {
+		a := answer{Status: 200 + int(status)%400, RetryAfter: retryAfter, ContentType: contentType, Body: body, Secret: secret}
+		req := &Request{Method: http.MethodPost, URL: srv.URL, Secrets: []string{secret}}
+		req.Body, _ = json.Marshal(a) // a struct of strings, bytes and an int always marshals
+		sent := time.Now()
+		tok, err := req.Send(t.Context(), srv.Client())
+		var fail *Failure
+		switch {
+		case err == nil && a.Status < 300:
+			if tok.AccessToken == "" || !tok.Expiry.After(sent) {
+				t.Fatalf("unusable token %+v", tok)
+			}
+		case errors.As(err, &fail):
+			if fail.Response.StatusCode != a.Status {
+				t.Fatalf("status %d, Failure for %d", a.Status, fail.Response.StatusCode)
+			}
+			checkFailure(t, body, fail, append(bodyTokens(body), secret))
+		default:
+			t.Fatalf("status %d: token %v, error %v", a.Status, tok, err)
+		}
+	})
+}
+
+// answer is how FuzzSend's server answers a request: the request's body.
+type answer struct {
+	Status                  int
+	RetryAfter, ContentType string
+	Body                    []byte
+	Secret                  string // sent as a real request would send it
+}
+
+// bodyTokens returns the tokens DecodeToken would read from body.
+func bodyTokens(body []byte) []string {
+	var m map[string]any
+	_ = json.Unmarshal(body, &m)
+	var tokens []string
+	for _, k := range []string{"access_token", "accessToken", "refresh_token", "refreshToken"} {
+		if s, ok := m[k].(string); ok {
+			tokens = append(tokens, s)
+		}
+	}
+	return tokens
+}
+
+// checkFailure checks that f, for a response with body raw, shows none of
+// secrets and keeps its body within MaxBody, and that Printable leaves
+// nothing in its texts to forge a log line with.
+func checkFailure(t *testing.T, raw []byte, f *Failure, secrets []string) {
+	t.Helper()
+	if len(f.Body) > MaxBody {
+		t.Fatalf("body of %d bytes", len(f.Body))
+	}
+	if f.RetryAfter < 0 || f.RetryAfter > MaxRetryAfter {
+		t.Fatalf("RetryAfter %v", f.RetryAfter)
+	}
+	secrets = checkable(secrets)
+	if len(f.Body) < MaxBody { // a body cut short may end in part of a word
+		checkBody(t, raw, f.Body, secrets)
+	}
+	v := f.Fields
+	fields := []string{v.Code, v.SubCode, v.Message, v.RequestID, v.ResourceID, v.DocumentationURL, v.ParameterName}
+	for _, s := range fields {
+		checkValue(t, s, secrets)
+	}
+	switch p := v.ParameterValue.(type) {
+	case map[string]any, []any:
+		b, err := json.Marshal(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkJSON(t, b, secrets, false) // in meaning only: Marshal escapes its own way
+	default:
+		checkValue(t, fmt.Sprint(p), secrets)
+	}
+	for _, s := range append(fields, f.Error(), fmt.Sprint(v.ParameterValue), string(f.Body)) {
+		if p := Printable(s); strings.ContainsFunc(p, unprintable) || !utf8.ValidString(p) {
+			t.Fatalf("Printable(%q) = %q", s, p)
+		}
+	}
+}
+
+// checkBody checks that out, what Redact returned for body, shows none of
+// secrets: if it is JSON, neither in its bytes nor in what it means, else
+// nowhere in its text.
+func checkBody(t *testing.T, body, out []byte, secrets []string) {
+	t.Helper()
+	switch {
+	case json.Valid(out):
+		checkJSON(t, out, secrets, true)
+	case json.Valid(body): // a long secret across JSON punctuation broke it
+		checkText(t, string(out), secrets, true)
+	default:
+		checkText(t, string(out), secrets, false)
+	}
+}
+
+// checkJSON checks that the JSON b shows no secret in any decoded value,
+// nor a long one in a key or, if inBytes, in its bytes.
+func checkJSON(t *testing.T, b []byte, secrets []string, inBytes bool) {
+	t.Helper()
+	if inBytes {
+		checkText(t, string(b), secrets, true)
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber()
+	var open []byte // for each open object or array: 'k' before a key, 'v' before a value, 'a' an array
+	valueDone := func() {
+		if n := len(open); n > 0 && open[n-1] == 'v' {
+			open[n-1] = 'k'
+		}
+	}
+	for {
+		tok, err := dec.Token()
+		if err != nil {
+			return
+		}
+		switch tok := tok.(type) {
+		case json.Delim:
+			switch tok {
+			case '{':
+				open = append(open, 'k')
+			case '[':
+				open = append(open, 'a')
+			default:
+				open = open[:len(open)-1]
+				valueDone()
+			}
+		case string:
+			if n := len(open); n > 0 && open[n-1] == 'k' {
+				checkText(t, tok, secrets, true)
+				open[n-1] = 'v'
+			} else {
+				checkValue(t, tok, secrets)
+				valueDone()
+			}
+		case nil:
+			checkValue(t, "null", secrets)
+			valueDone()
+		default:
+			checkValue(t, fmt.Sprint(tok), secrets)
+			valueDone()
+		}
+	}
+}
+
+// checkValue checks a decoded JSON value, which is itself JSON if it looks
+// like an object or array and is one.
+func checkValue(t *testing.T, v string, secrets []string) {
+	t.Helper()
+	if s := strings.TrimLeft(v, " \t\r\n"); s != "" && (s[0] == '{' || s[0] == '[') && json.Valid([]byte(v)) {
+		checkJSON(t, []byte(v), secrets, true)
+		return
+	}
+	checkText(t, v, secrets, false)
+}
+
+// checkText checks that text shows no secret (no long secret, if
+// longOnly): a long secret in none of the escapings Redact handles, a short
+// one as no whole word, except where it overlaps or touches a "[redacted]".
+func checkText(t *testing.T, text string, secrets []string, longOnly bool) {
+	t.Helper()
+	for _, s := range secrets {
+		long := utf8.RuneCountInString(s) >= 8
+		if s == "" || longOnly && !long {
+			continue
+		}
+		for _, form := range escapings(s) {
+			for i := 0; ; i++ {
+				j := strings.Index(text[i:], form)
+				if j < 0 {
+					break
+				}
+				i += j
+				if (long || wholeWord([]byte(text), i, i+len(form))) && !nearMarker(text, i, i+len(form)) {
+					t.Fatalf("secret %q shows as %q at %d in %q", s, form, i, text)
+				}
+			}
+		}
+	}
+}
+
+// nearMarker reports whether text[i:j] overlaps or touches a "[redacted]".
+func nearMarker(text string, i, j int) bool {
+	for k := 0; ; k++ {
+		m := strings.Index(text[k:], marker)
+		if m < 0 || k+m > j {
+			return false
+		}
+		if k += m; k+len(marker) >= i {
+			return true
+		}
+	}
+}
+
+// checkable returns the secrets whose absence can be checked: without the
+// short ones if a long one may run across JSON punctuation, where cutting
+// it out may turn JSON into text in which short secrets rightly remain.
+func checkable(secrets []string) []string {
+	if !acrossPunctuation(secrets) {
+		return secrets
+	}
+	return slices.DeleteFunc(slices.Clone(secrets), func(s string) bool { return utf8.RuneCountInString(s) < 8 })
+}
+
+// acrossPunctuation reports whether a long secret could run across JSON
+// punctuation, where Redact cuts it out of the bytes and may break the
+// JSON.
+func acrossPunctuation(secrets []string) bool {
+	return slices.ContainsFunc(secrets, func(s string) bool {
+		return utf8.RuneCountInString(s) >= 8 && strings.ContainsAny(s, "\"{}[],: \t\r\n")
+	})
+}
