@@ -3,8 +3,13 @@ package tokensource_test
 import (
 	"context"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
+	"slices"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -90,3 +95,133 @@ func newBenchServer(b *testing.B) *httptest.Server {
 }
 
 func timeIn(seconds int) time.Time { return time.Now().Add(time.Duration(seconds) * time.Second) }
+
+// BenchmarkIdleSourceMemory is what a cached source holding one token
+// costs while nobody calls it, per source over 10,000 sources: ours beside
+// oauth2.ReuseTokenSource over x/oauth2's clientcredentials, both fed by
+// the same server.
+//
+//	go test -run '^$' -bench IdleSourceMemory -benchtime 1x -count 5 .
+func BenchmarkIdleSourceMemory(b *testing.B) {
+	srv := newBenchServer(b)
+	ctx := context.Background()
+	ours := &tokensource.ClientCredentialsConfig{ClientID: "id", ClientSecret: "s", TokenURL: srv.URL + "/oauth/token"}
+	theirs := &clientcredentials.Config{ClientID: "id", ClientSecret: "s", TokenURL: srv.URL + "/oauth/token",
+		AuthStyle: oauth2.AuthStyleInParams}
+	for _, impl := range []struct {
+		name string
+		new  func() oauth2.TokenSource
+	}{
+		{"impl=tokensource", func() oauth2.TokenSource { return ours.TokenSource(ctx) }},
+		{"impl=x-oauth2", func() oauth2.TokenSource { return theirs.TokenSource(ctx) }},
+	} {
+		b.Run(impl.name, func(b *testing.B) {
+			const n = 10_000
+			for b.Loop() {
+				sources := make([]oauth2.TokenSource, n)
+				before := heapInUse()
+				for i := range sources {
+					sources[i] = impl.new()
+					if _, err := sources[i].Token(); err != nil {
+						b.Fatal(err)
+					}
+				}
+				b.ReportMetric(float64(heapInUse()-before)/n, "B/source")
+				runtime.KeepAlive(sources)
+			}
+		})
+	}
+}
+
+// heapInUse returns the bytes of live heap objects after a collection.
+func heapInUse() int64 {
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return int64(m.HeapAlloc)
+}
+
+// BenchmarkRollover is what callers feel while tokens roll over: 64
+// callers each ask for a token every 2ms for 8s, while the token endpoint
+// takes 100ms to answer and issues tokens that live 2s (ExpiryDelta
+// 500ms), so that a run holds several rollovers. It reports Token's
+// latency percentiles after the first token and the token requests per
+// rollover, for ours and for x/oauth2's ReuseTokenSource over
+// clientcredentials.
+//
+//	go test -run '^$' -bench Rollover -benchtime 1x -count 3 .
+func BenchmarkRollover(b *testing.B) {
+	const (
+		callers  = 64
+		lifetime = 2 * time.Second
+		delta    = 500 * time.Millisecond
+		latency  = 100 * time.Millisecond
+		run      = 8 * time.Second
+	)
+	var requests atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n := requests.Add(1)
+		time.Sleep(latency)
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprintf(w, `{"access_token":"tok-%d","token_type":"Bearer","expires_in":%d}`, n, int(lifetime/time.Second))
+	}))
+	b.Cleanup(srv.Close)
+	ctx := context.Background()
+	for _, impl := range []struct {
+		name string
+		new  func() oauth2.TokenSource
+	}{
+		{"impl=tokensource", func() oauth2.TokenSource {
+			return (&tokensource.ClientCredentialsConfig{ClientID: "id", ClientSecret: "s", TokenURL: srv.URL,
+				ExpiryDelta: delta}).TokenSource(ctx)
+		}},
+		{"impl=x-oauth2", func() oauth2.TokenSource {
+			cc := &clientcredentials.Config{ClientID: "id", ClientSecret: "s", TokenURL: srv.URL, AuthStyle: oauth2.AuthStyleInParams}
+			return oauth2.ReuseTokenSourceWithExpiry(nil, cc.TokenSource(ctx), delta)
+		}},
+	} {
+		b.Run(impl.name, func(b *testing.B) {
+			for b.Loop() {
+				src := impl.new()
+				if _, err := src.Token(); err != nil {
+					b.Fatal(err)
+				}
+				before := requests.Load()
+				var (
+					mu        sync.Mutex
+					latencies []time.Duration
+					tokens    = map[string]bool{}
+					wg        sync.WaitGroup
+				)
+				for range callers {
+					wg.Go(func() {
+						var mine []time.Duration
+						seen := map[string]bool{}
+						for end := time.Now().Add(run); time.Now().Before(end); time.Sleep(2 * time.Millisecond) {
+							start := time.Now()
+							tok, err := src.Token()
+							mine = append(mine, time.Since(start))
+							if err != nil {
+								b.Error(err)
+								return
+							}
+							seen[tok.AccessToken] = true
+						}
+						mu.Lock()
+						latencies = append(latencies, mine...)
+						maps.Copy(tokens, seen)
+						mu.Unlock()
+					})
+				}
+				wg.Wait()
+				slices.Sort(latencies)
+				at := func(q float64) float64 { return float64(latencies[int(q*float64(len(latencies)-1))]) / 1e3 }
+				b.ReportMetric(at(0.5), "p50-µs")
+				b.ReportMetric(at(0.99), "p99-µs")
+				b.ReportMetric(at(0.999), "p99.9-µs")
+				b.ReportMetric(at(1), "max-µs")
+				b.ReportMetric(float64(requests.Load()-before)/float64(len(tokens)-1), "requests/rollover")
+			}
+		})
+	}
+}

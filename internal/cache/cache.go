@@ -65,10 +65,16 @@ type Source struct {
 
 	mu       sync.Mutex    // guards the fields below, and changes to tok
 	lifetime time.Duration // of tok when it was obtained
-	err      error         // the last failed fetch; nil after a success
-	until    time.Time     // when the cool-down after err ends
-	coolDown *backoff.ExponentialBackOff
+	failed   *failure      // since the last failed fetch; nil after a success
 	busy     chan struct{} // while a fetch runs; closed when it ends
+}
+
+// failure is the last failed fetch and the cool-down after it, kept apart
+// so that a source that never failed does not pay for it.
+type failure struct {
+	err      error
+	until    time.Time // when the cool-down ends
+	coolDown *backoff.ExponentialBackOff
 }
 
 // reuse is the oauth2.ReuseTokenSource in front.
@@ -89,7 +95,7 @@ func New(ctx context.Context, fetch Fetch, tok *oauth2.Token, opts *Options) *So
 // newFront returns the ReuseTokenSource that serves tokens outside every
 // window and asks s within it.
 func (s *Source) newFront() *reuse {
-	return &reuse{oauth2.ReuseTokenSourceWithExpiry(nil, (*inner)(s), max(MaxWindow, s.opts.ExpiryDelta))}
+	return &reuse{oauth2.ReuseTokenSourceWithExpiry(nil, &inner{s: s}, max(MaxWindow, s.opts.ExpiryDelta))}
 }
 
 // Token returns the current token, fetching one if there is none. The
@@ -126,17 +132,21 @@ func (s *Source) Invalidate(tok *oauth2.Token) bool {
 	return true
 }
 
-// inner is what the front asks for a token within its window.
-type inner Source
+// inner is what a front asks for a token within its window. Each front has
+// its own, called under the front's lock.
+type inner struct {
+	s    *Source
+	held *oauth2.Token // what the front holds of the current token
+}
 
 func (in *inner) Token() (*oauth2.Token, error) {
-	s := (*Source)(in)
+	s := in.s
 	s.mu.Lock()
 	for {
 		now := time.Now()
 		if tok, ok := s.current(now); ok {
 			s.mu.Unlock()
-			return frontCopy(tok), nil
+			return in.hold(tok), nil
 		}
 		if busy := s.busy; busy != nil {
 			s.mu.Unlock()
@@ -144,10 +154,9 @@ func (in *inner) Token() (*oauth2.Token, error) {
 			s.mu.Lock()
 			continue
 		}
-		if wait := s.until.Sub(now); wait > 0 {
-			err := s.err
+		if f := s.failed; f != nil && now.Before(f.until) {
 			s.mu.Unlock()
-			return nil, &coolingDown{err: err, wait: wait}
+			return nil, &coolingDown{err: f.err, wait: f.until.Sub(now)}
 		}
 		probe := s.start()
 		s.mu.Unlock()
@@ -155,14 +164,17 @@ func (in *inner) Token() (*oauth2.Token, error) {
 		if err != nil {
 			return nil, err
 		}
-		return frontCopy(tok), nil
+		return in.hold(tok), nil
 	}
 }
 
-// frontCopy is what the front holds of tok: all it reads, and its own to
-// write to.
-func frontCopy(tok *oauth2.Token) *oauth2.Token {
-	return &oauth2.Token{AccessToken: tok.AccessToken, Expiry: tok.Expiry}
+// hold returns what the front is to hold of tok: all it reads, in a copy
+// of its own, because it writes to what it holds.
+func (in *inner) hold(tok *oauth2.Token) *oauth2.Token {
+	if h := in.held; h == nil || h.AccessToken != tok.AccessToken || !h.Expiry.Equal(tok.Expiry) {
+		in.held = &oauth2.Token{AccessToken: tok.AccessToken, Expiry: tok.Expiry}
+	}
+	return in.held
 }
 
 // current returns the current token if it is still served at now, and
@@ -180,7 +192,7 @@ func (s *Source) current(now time.Time) (*oauth2.Token, bool) {
 		return nil, false
 	}
 	window := max(min(s.lifetime/2, MaxWindow), margin)
-	if s.busy == nil && !now.Before(tok.Expiry.Add(-window)) && !now.Before(s.until) {
+	if s.busy == nil && !now.Before(tok.Expiry.Add(-window)) && (s.failed == nil || !now.Before(s.failed.until)) {
 		go s.run(s.start(), true)
 	}
 	return tok, true
@@ -190,7 +202,7 @@ func (s *Source) current(now time.Time) (*oauth2.Token, bool) {
 // held.
 func (s *Source) start() (probe bool) {
 	s.busy = make(chan struct{})
-	return s.err != nil
+	return s.failed != nil
 }
 
 // run fetches, records the outcome, ends the fetch that start began and
@@ -206,10 +218,10 @@ func (s *Source) run(probe, background bool) (tok *oauth2.Token, err error) {
 			}
 		}
 		s.mu.Lock()
+		var wait time.Duration
 		if done {
-			err = s.record(tok, err)
+			err, wait = s.record(tok, err)
 		}
-		wait := time.Until(s.until)
 		close(s.busy)
 		s.busy = nil
 		s.mu.Unlock()
@@ -225,32 +237,34 @@ func (s *Source) run(probe, background bool) (tok *oauth2.Token, err error) {
 }
 
 // record keeps a fetched token, or the failure and its cool-down, and
-// returns the failure, if any. A fetch cut short by s.ctx is not the
-// provider's failure and changes nothing. s.mu is held.
-func (s *Source) record(tok *oauth2.Token, err error) error {
+// returns the failure, if any, with its cool-down. A fetch cut short by
+// s.ctx is not the provider's failure and changes nothing. s.mu is held.
+func (s *Source) record(tok *oauth2.Token, err error) (error, time.Duration) {
 	now := time.Now()
 	switch {
 	case err != nil && s.ctx.Err() != nil:
-		return err
+		return err, 0
 	case err == nil && !tok.Expiry.IsZero() && !now.Before(tok.Expiry):
 		err = fmt.Errorf("tokensource: token already expired at %v", tok.Expiry.Format(time.RFC3339))
 	case err == nil:
 		s.tok.Store(tok)
-		s.lifetime, s.err, s.until, s.coolDown = tok.Expiry.Sub(now), nil, time.Time{}, nil
-		return nil
+		s.lifetime, s.failed = tok.Expiry.Sub(now), nil
+		return nil, 0
 	}
-	if s.coolDown == nil {
-		s.coolDown = backoff.NewExponentialBackOff(
+	f := s.failed
+	if f == nil {
+		f = &failure{coolDown: backoff.NewExponentialBackOff(
 			backoff.WithInitialInterval(s.opts.MinCoolDown),
 			backoff.WithMultiplier(2),
 			backoff.WithRandomizationFactor(0.25), // jitter, yet each pause longer than the last
 			backoff.WithMaxInterval(s.opts.MaxCoolDown),
 			backoff.WithMaxElapsedTime(0),
-		)
+		)}
+		s.failed = f
 	}
-	wait := min(max(min(s.coolDown.NextBackOff(), s.opts.MaxCoolDown), s.opts.RetryAfter(err)), MaxWait)
-	s.err, s.until = err, now.Add(wait)
-	return err
+	wait := min(max(min(f.coolDown.NextBackOff(), s.opts.MaxCoolDown), s.opts.RetryAfter(err)), MaxWait)
+	f.err, f.until = err, now.Add(wait)
+	return err, wait
 }
 
 // coolingDown is the failure a call gets while a cool-down lasts.
