@@ -60,9 +60,11 @@ type RetryPolicy struct {
 	// cool-down costs a failing provider fewer requests and delays noticing
 	// its recovery. Optional; default 5m.
 	MaxCoolDown time.Duration
-	// Notify, if set, is called after each failed attempt that will be
-	// retried, with its error and the wait before the next attempt: a place
-	// to log. Errors never hold secrets. Optional.
+	// Notify, if set, is told of every failure that no caller sees, with
+	// the wait before the next attempt: each failed attempt that will be
+	// retried, and each failed renewal ahead of expiry (while the current
+	// token is still served), with the cool-down before the next. It is a
+	// place to log; errors never hold secrets. Optional.
 	Notify func(err error, wait time.Duration)
 }
 

@@ -45,8 +45,8 @@ type Options struct {
 	MinCoolDown, MaxCoolDown time.Duration
 	// RetryAfter returns the wait a failure asked for, or 0. Required.
 	RetryAfter func(error) time.Duration
-	// Notify, if set, is told of each failed fetch and the cool-down before
-	// the next one, whether or not a caller saw the failure.
+	// Notify, if set, is told of each failed background renewal, which no
+	// caller sees, and of the cool-down before the next fetch.
 	Notify func(err error, wait time.Duration)
 }
 
@@ -227,7 +227,7 @@ func (s *Source) run(probe, background bool) (tok *oauth2.Token, err error) {
 		s.mu.Unlock()
 		switch {
 		case !done: // a caller's fetch panicked: the panic goes on
-		case err != nil && s.opts.Notify != nil && s.ctx.Err() == nil:
+		case err != nil && background && s.opts.Notify != nil && s.ctx.Err() == nil:
 			s.opts.Notify(err, wait)
 		}
 	}()
