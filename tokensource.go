@@ -42,12 +42,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"iter"
-	"log/slog"
 	"net/http"
 	"net/url"
-	"reflect"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -450,65 +446,3 @@ func (s settings) tokenSource(ctx context.Context, a attempt, err error) oauth2.
 type failingSource struct{ err error }
 
 func (s failingSource) Token() (*oauth2.Token, error) { return nil, s.err }
-
-// formatConfig prints a config struct for %v, %+v and %#v with the named
-// secret fields redacted.
-func formatConfig(v any, goSyntax bool, secrets ...string) string {
-	var b strings.Builder
-	if goSyntax {
-		b.WriteString(reflect.TypeOf(v).String())
-	}
-	b.WriteByte('{')
-	sep := ""
-	for name, val := range configFields(v, secrets) {
-		b.WriteString(sep)
-		sep = ", "
-		if goSyntax {
-			fmt.Fprintf(&b, "%s:%#v", name, val)
-		} else {
-			fmt.Fprintf(&b, "%s:%v", name, val)
-		}
-	}
-	b.WriteByte('}')
-	return b.String()
-}
-
-// logConfig is a config struct as a log/slog group, with the named secret
-// fields redacted. Fields that a handler cannot print (a client, a hook)
-// appear as their type when set.
-func logConfig(v any, secrets ...string) slog.Value {
-	var attrs []slog.Attr
-	for name, val := range configFields(v, secrets) {
-		rv := reflect.ValueOf(val)
-		switch rv.Kind() {
-		case reflect.String, reflect.Int64, reflect.Map:
-			attrs = append(attrs, slog.Any(name, val))
-		default:
-			if !rv.IsNil() {
-				attrs = append(attrs, slog.String(name, rv.Type().String()))
-			}
-		}
-	}
-	return slog.GroupValue(attrs...)
-}
-
-// configFields yields the fields of a config struct, with the named secret
-// fields redacted when set and the password of any URL field redacted.
-func configFields(v any, secrets []string) iter.Seq2[string, any] {
-	return func(yield func(string, any) bool) {
-		rv := reflect.ValueOf(v)
-		for i := range rv.NumField() {
-			name, val := rv.Type().Field(i).Name, rv.Field(i).Interface()
-			if s, ok := val.(string); ok && s != "" {
-				if slices.Contains(secrets, name) {
-					val = "[redacted]"
-				} else if u, err := url.Parse(s); strings.HasSuffix(name, "URL") && err == nil {
-					val = u.Redacted()
-				}
-			}
-			if !yield(name, val) {
-				return
-			}
-		}
-	}
-}
