@@ -37,12 +37,14 @@ func ExampleFliqaConfig_TokenSource() {
 	}
 	fmt.Println("token requests:", fliqa.Requests())
 
-	// The same source authorizes an API client.
+	// An API client that adds the token to every request; it shares the
+	// source's cache when given the same source: &tokensource.Transport{Source: src}.
 	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintf(w, "%s %s with %s", r.Method, r.URL.Path, r.Header.Get("Authorization"))
 	}))
 	defer api.Close()
-	resp, err := oauth2.NewClient(context.Background(), src).Get(api.URL + "/accounts")
+	client := &http.Client{Transport: &tokensource.Transport{Source: src}}
+	resp, err := client.Get(api.URL + "/accounts")
 	if err != nil {
 		fmt.Println(err)
 		return

@@ -96,6 +96,8 @@ func (p *RetryPolicy) validate(config string) error {
 	switch {
 	case p.InitialInterval < 0, p.MaxInterval < 0, p.MaxCoolDown < 0:
 		return invalid(config, "Retry", "intervals must not be negative")
+	case p.MaxCoolDown > cache.MaxWait:
+		return invalid(config, "Retry.MaxCoolDown", "must not exceed "+cache.MaxWait.String())
 	case p.MaxInterval != 0 && p.MaxInterval < p.InitialInterval:
 		return invalid(config, "Retry.MaxInterval", "is shorter than InitialInterval")
 	}

@@ -582,3 +582,25 @@ func rawServer(t *testing.T, serve func(net.Conn)) (string, *atomic.Int32) {
 	}()
 	return "http://" + l.Addr().String(), &conns
 }
+
+func TestNoWaitExceedsADay(t *testing.T) {
+	srv := newFliqaServer(t, "", withRetryAfter("9999999999999", 503))
+	fakeTime(t, func(t *testing.T, client *http.Client) {
+		cfg := srv.config("")
+		cfg.HTTPClient = client
+		src := cfg.TokenSource(t.Context())
+		_, err := src.Token()
+		var e *tokensource.Error
+		require.ErrorAs(t, err, &e)
+		assert.Equal(t, 24*time.Hour, e.RetryAfter)
+		_, err = src.Token()
+		assert.ErrorContains(t, err, "next attempt in 24h0m0s")
+		time.Sleep(24*time.Hour + time.Second)
+		_, _ = src.Token()
+		assert.Equal(t, int32(2), srv.requests.Load(), "asked again after a day")
+	})
+	cfg := srv.config("")
+	cfg.Retry = &tokensource.RetryPolicy{MaxCoolDown: 25 * time.Hour}
+	_, err := cfg.TokenSource(t.Context()).Token()
+	assert.EqualError(t, err, "tokensource: FliqaConfig.Retry.MaxCoolDown must not exceed 24h0m0s")
+}

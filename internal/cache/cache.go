@@ -21,6 +21,8 @@ import (
 
 	"github.com/cenkalti/backoff/v4"
 	"golang.org/x/oauth2"
+
+	"github.com/fintechauth/tokensource/internal/wire"
 )
 
 const (
@@ -28,7 +30,7 @@ const (
 	MaxWindow = 5 * time.Minute
 
 	// MaxWait caps any cool-down, whatever a provider asks for.
-	MaxWait = 24 * time.Hour
+	MaxWait = wire.MaxRetryAfter
 )
 
 // Fetch gets a new token. A probe, the first fetch after a cool-down, is a
