@@ -56,13 +56,17 @@ type FlinksConfig struct {
 	// OnNewToken, if set, is called with every token newly obtained from
 	// Flinks (by Exchange, a refresh, or client credentials), never with one
 	// served from a cache: store it there. Each refresh also renews the
-	// refresh token's 30-day idle timeout, so the call records that too.
+	// refresh token's 30-day idle timeout, so the call records that too. It
+	// gets a copy of its own, which nothing writes to afterwards, so it may
+	// hand the token to a goroutine.
 	//
-	// It is called before the token is returned, while the source holds
-	// its lock, so a slow hook delays every caller of the source; hand slow
-	// work to a goroutine. If it panics, the panic reaches the caller of
-	// Token or Exchange. The source is not harmed: it keeps its refresh
-	// token and fetches again on its next call, calling the hook again.
+	// It runs within the fetch: for a renewal ahead of expiry, in the
+	// background while callers are served the current token; otherwise
+	// before the token is returned to the caller that needed it, so keep it
+	// short. If it panics during a caller's fetch, the panic reaches that
+	// caller; during a background renewal, it counts as a failed renewal,
+	// reported to Retry.Notify. Either way the source keeps its refresh
+	// token and fetches again later, calling the hook again.
 	OnNewToken func(*oauth2.Token)
 	// HTTPClient sends the token requests. Optional; default the
 	// oauth2.HTTPClient value of the context, else http.DefaultClient.
