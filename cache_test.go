@@ -187,3 +187,44 @@ func TestOnNewTokenMayHandTheTokenOff(t *testing.T) {
 	wg.Wait()
 	assert.Greater(t, srv.requests.Load(), int32(2), "several tokens were handed off")
 }
+
+func TestPanickingHookInABackgroundRenewalIsAFailedRenewal(t *testing.T) {
+	srv := newFlinksServer(t, func(w http.ResponseWriter, _ map[string]string, n int) {
+		fmt.Fprintf(w, `{"access_token":"access-%d","token_type":"Bearer","expires_in":60}`, n)
+	})
+	fakeTime(t, func(t *testing.T, client *http.Client) {
+		var (
+			panics   atomic.Bool
+			hooked   atomic.Int32
+			reported atomic.Value
+		)
+		cfg := srv.config()
+		cfg.HTTPClient = client
+		cfg.OnNewToken = func(tok *oauth2.Token) {
+			if panics.Load() {
+				panic("hook failed")
+			}
+			hooked.Add(1)
+		}
+		cfg.Retry = &tokensource.RetryPolicy{Notify: func(err error, _ time.Duration) { reported.Store(err.Error()) }}
+		src := cfg.ClientCredentialsTokenSource(t.Context())
+		_, err := src.Token()
+		require.NoError(t, err)
+
+		panics.Store(true)
+		time.Sleep(31 * time.Second) // into the window: the renewal runs in the background
+		tok, err := src.Token()
+		require.NoError(t, err)
+		assert.Equal(t, "access-1", tok.AccessToken)
+		synctest.Wait()
+		assert.Equal(t, "tokensource: panic while renewing a token: hook failed", reported.Load())
+
+		panics.Store(false)
+		for tok.AccessToken == "access-1" {
+			time.Sleep(time.Second)
+			tok, err = src.Token()
+			require.NoError(t, err, "the current token is served meanwhile")
+		}
+		assert.Equal(t, int32(2), hooked.Load(), "the hook is called again for the token that replaced it")
+	})
+}
