@@ -77,6 +77,13 @@ type FlinksConfig struct {
 	// ExpiryDelta is how long before its expiry a cached token is replaced.
 	// Optional; default 10s, as in x/oauth2.
 	ExpiryDelta time.Duration
+	// Store, if set, shares tokens and failures with the sources of other
+	// processes that have the same identity, so that a fleet makes the
+	// token requests of one process (see [Store]): a refresh source by its
+	// refresh token, a client-credentials source by its client and scope.
+	// OnNewToken is called in the process that obtained the token.
+	// Optional; nil keeps them in this process.
+	Store Store
 }
 
 // Exchange turns an authorization code into a token, with a refresh token,
@@ -131,7 +138,8 @@ func (c *FlinksConfig) TokenSource(ctx context.Context, t *oauth2.Token) oauth2.
 			"tokensource: FlinksConfig.TokenSource needs a valid token or a refresh token")}, c.ExpiryDelta)
 	}
 	r := &flinksRefresh{c: *c, refreshToken: t.RefreshToken} // later changes to c do not reach r
-	return cached(ctx, r.attempt, c.Retry, retryable, t, c.ExpiryDelta)
+	key := identity("flinks", c.baseURL(), c.ClientID, "refresh_token", t.RefreshToken)
+	return cached(ctx, r.attempt, c.Retry, retryable, t, c.ExpiryDelta, c.settings().shared(key, r.adopt))
 }
 
 // Client returns an HTTP client that adds a token from c.TokenSource(ctx, t)
@@ -155,13 +163,14 @@ func (c *FlinksConfig) ClientCredentialsTokenSource(ctx context.Context) oauth2.
 	if err != nil {
 		return failingSource{err}
 	}
+	key := identity("flinks", c.baseURL(), c.ClientID, "client_credentials", c.Scope)
 	return c.settings().tokenSource(ctx, func(ctx context.Context) (*oauth2.Token, error) {
 		tok, err := a(ctx)
 		if err == nil {
 			c.notify(tok)
 		}
 		return tok, err
-	}, nil)
+	}, key, nil)
 }
 
 // String redacts the client secret from %v and %+v.
@@ -174,7 +183,7 @@ func (c FlinksConfig) GoString() string { return config.Format(c, true, "ClientS
 func (c FlinksConfig) LogValue() slog.Value { return config.LogValue(c, "ClientSecret") }
 
 func (c *FlinksConfig) settings() settings {
-	return settings{client: c.HTTPClient, retry: c.Retry, expiryDelta: c.ExpiryDelta}
+	return settings{client: c.HTTPClient, retry: c.Retry, expiryDelta: c.ExpiryDelta, store: c.Store}
 }
 
 // grant validates c and returns the attempt that posts the grant's fields
@@ -187,7 +196,7 @@ func (c *FlinksConfig) grant(fields map[string]string, secrets ...string) (attem
 	if err := printable("FlinksConfig", "Scope", c.Scope, "RedirectURL", c.RedirectURL); err != nil {
 		return nil, err
 	}
-	base, err := parseURL("FlinksConfig", "BaseURL", cmp.Or(c.BaseURL, "https://api.flinks.io"))
+	base, err := parseURL("FlinksConfig", "BaseURL", c.baseURL())
 	if err != nil {
 		return nil, err
 	}
@@ -196,6 +205,9 @@ func (c *FlinksConfig) grant(fields map[string]string, secrets ...string) (attem
 	req := wire.JSONRequest(strings.TrimRight(base, "/")+"/api/v1/token", body, append(secrets, c.ClientSecret)...)
 	return c.settings().attempt("FlinksConfig", req)
 }
+
+// baseURL is BaseURL or its default.
+func (c *FlinksConfig) baseURL() string { return cmp.Or(c.BaseURL, "https://api.flinks.io") }
 
 // notify hands a copy of a token newly obtained from Flinks to OnNewToken,
 // so that nothing else writes to what the hook holds.
@@ -237,6 +249,13 @@ func authorizationEnded(e *Error) bool {
 type flinksRefresh struct {
 	c            FlinksConfig
 	refreshToken string
+}
+
+// adopt puts the refresh token on a token another process obtained with
+// it: the token shared through a Store does not carry it.
+func (r *flinksRefresh) adopt(tok *oauth2.Token) *oauth2.Token {
+	tok.RefreshToken = r.refreshToken
+	return tok
 }
 
 func (r *flinksRefresh) attempt(ctx context.Context) (*oauth2.Token, error) {

@@ -50,6 +50,11 @@ type FliqaConfig struct {
 	// ExpiryDelta is how long before its expiry a cached token is replaced.
 	// Optional; default 10s, as in x/oauth2.
 	ExpiryDelta time.Duration
+	// Store, if set, shares tokens and failures with the sources of other
+	// processes that have the same identity, so that a fleet makes the
+	// token requests of one process (see [Store]). Optional; nil keeps
+	// them in this process.
+	Store Store
 }
 
 // Token fetches a new token, retrying as c.Retry allows. It caches nothing.
@@ -63,7 +68,7 @@ func (c *FliqaConfig) Token(ctx context.Context) (*oauth2.Token, error) {
 // is used for every fetch. Changes to c after the call do not affect it.
 func (c *FliqaConfig) TokenSource(ctx context.Context) oauth2.TokenSource {
 	a, err := c.attempt()
-	return c.settings().tokenSource(ctx, a, err)
+	return c.settings().tokenSource(ctx, a, identity("fliqa", strings.TrimRight(c.BaseURL, "/"), c.Environment, c.TenantSlug, c.APIKey), err)
 }
 
 // Client returns an HTTP client that adds a token from c.TokenSource(ctx)
@@ -84,7 +89,7 @@ func (c FliqaConfig) GoString() string { return config.Format(c, true, "APISecre
 func (c FliqaConfig) LogValue() slog.Value { return config.LogValue(c, "APISecret") }
 
 func (c *FliqaConfig) settings() settings {
-	return settings{client: c.HTTPClient, retry: c.Retry, expiryDelta: c.ExpiryDelta}
+	return settings{client: c.HTTPClient, retry: c.Retry, expiryDelta: c.ExpiryDelta, store: c.Store}
 }
 
 // attempt validates c and returns the attempt that sends its request.

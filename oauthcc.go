@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"maps"
 	"net/http"
+	"slices"
 	"time"
 
 	"golang.org/x/oauth2"
@@ -58,6 +59,11 @@ type ClientCredentialsConfig struct {
 	// ExpiryDelta is how long before its expiry a cached token is replaced.
 	// Optional; default 10s, as in x/oauth2.
 	ExpiryDelta time.Duration
+	// Store, if set, shares tokens and failures with the sources of other
+	// processes that have the same identity, so that a fleet makes the
+	// token requests of one process (see [Store]). Optional; nil keeps
+	// them in this process.
+	Store Store
 }
 
 // Token fetches a new token, retrying as c.Retry allows. It caches nothing.
@@ -71,7 +77,7 @@ func (c *ClientCredentialsConfig) Token(ctx context.Context) (*oauth2.Token, err
 // is used for every fetch. Changes to c after the call do not affect it.
 func (c *ClientCredentialsConfig) TokenSource(ctx context.Context) oauth2.TokenSource {
 	a, err := c.attempt()
-	return c.settings().tokenSource(ctx, a, err)
+	return c.settings().tokenSource(ctx, a, c.identity(), err)
 }
 
 // Client returns an HTTP client that adds a token from c.TokenSource(ctx)
@@ -92,7 +98,17 @@ func (c ClientCredentialsConfig) GoString() string { return config.Format(c, tru
 func (c ClientCredentialsConfig) LogValue() slog.Value { return config.LogValue(c, "ClientSecret") }
 
 func (c *ClientCredentialsConfig) settings() settings {
-	return settings{client: c.HTTPClient, retry: c.Retry, expiryDelta: c.ExpiryDelta}
+	return settings{client: c.HTTPClient, retry: c.Retry, expiryDelta: c.ExpiryDelta, store: c.Store}
+}
+
+// identity is the Store key of c's tokens: the endpoint, the client and
+// the parameters.
+func (c *ClientCredentialsConfig) identity() string {
+	parts := []string{c.TokenURL, cmp.Or(c.ClientIDField, "client_id"), c.ClientID}
+	for _, k := range slices.Sorted(maps.Keys(c.EndpointParams)) {
+		parts = append(parts, k, c.EndpointParams[k])
+	}
+	return identity("oauth", parts...)
 }
 
 // attempt validates c and returns the attempt that sends its request.

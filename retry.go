@@ -264,12 +264,14 @@ func RetryTokenSource(ctx context.Context, src oauth2.TokenSource, p *RetryPolic
 	if err := p.validate("RetryTokenSource"); err != nil {
 		return failingSource{err}
 	}
-	return cached(ctx, func(context.Context) (*oauth2.Token, error) { return src.Token() }, p, retryable, nil, 0)
+	return cached(ctx, func(context.Context) (*oauth2.Token, error) { return src.Token() }, p, retryable, nil, 0, nil)
 }
 
 // cached returns a cached source of the tokens a fetches with p's retries
-// and cool-downs, starting from tok if it is not nil.
-func cached(ctx context.Context, a attempt, p *RetryPolicy, retryable func(error) bool, tok *oauth2.Token, expiryDelta time.Duration) *cache.Source {
+// and cool-downs, starting from tok if it is not nil, and sharing them as
+// shared says if it is not nil.
+func cached(ctx context.Context, a attempt, p *RetryPolicy, retryable func(error) bool, tok *oauth2.Token,
+	expiryDelta time.Duration, shared *cache.Shared) *cache.Source {
 	policy := p.withDefaults()
 	fetch := func(ctx context.Context, probe bool) (*oauth2.Token, error) {
 		if probe {
@@ -283,6 +285,7 @@ func cached(ctx context.Context, a attempt, p *RetryPolicy, retryable func(error
 		MaxCoolDown: policy.MaxCoolDown,
 		RetryAfter:  retryAfter,
 		Notify:      policy.Notify,
+		Shared:      shared,
 	})
 }
 

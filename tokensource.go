@@ -39,6 +39,9 @@ package tokensource
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -386,11 +389,102 @@ func parseURL(config, field, raw string) (string, error) {
 	return u.String(), nil
 }
 
+// Store shares tokens and failures among the sources of many processes, so
+// that a fleet of replicas costs a provider what one process costs: one
+// token request per rollover, and one probe per cool-down while the
+// provider fails. Set it as the Store field of a config; package
+// github.com/fintechauth/tokensource/redisstore implements it on Redis.
+//
+// A source consults its Store only when it needs a token: on a miss, and
+// to renew ahead of expiry. It takes a token or a failure that another
+// process stored; otherwise it fetches under the Store's lock, and the
+// other processes wait for what it stores, for as long as a fetch may
+// take (its budget and a second), then fetch on their own. A Store that
+// fails or is slow never fails a token: the source fetches on its own and
+// tells RetryPolicy.Notify.
+//
+// Keys name a source's identity (provider, endpoint, client id or tenant;
+// a Flinks refresh source by its refresh token) as a hash: they hold no
+// secret. Values carry access tokens, so a Store must keep them from other
+// eyes, as redisstore does by sealing them. A Store must be safe for
+// concurrent use.
+type Store interface {
+	// Get returns the value stored at key, or nil and no error if there is
+	// none.
+	Get(ctx context.Context, key string) ([]byte, error)
+	// Set stores value at key, to expire after ttl.
+	Set(ctx context.Context, key string, value []byte, ttl time.Duration) error
+	// Lock takes the lock named key for ttl if nobody holds it, and returns
+	// a function that releases it if this call still holds it; it returns
+	// a nil function if somebody else holds the lock.
+	Lock(ctx context.Context, key string, ttl time.Duration) (unlock func(), err error)
+}
+
 // settings are the fields every config shares.
 type settings struct {
 	client      *http.Client
 	retry       *RetryPolicy
 	expiryDelta time.Duration
+	store       Store
+}
+
+// identity is the Store key of a source: its provider and a hash of what
+// identifies its tokens.
+func identity(provider string, parts ...string) string {
+	h := sha256.New()
+	for _, p := range parts {
+		h.Write([]byte(p))
+		h.Write([]byte{0})
+	}
+	return provider + ":" + hex.EncodeToString(h.Sum(nil)[:16])
+}
+
+// shared says how a source with the Store key key shares its tokens, or
+// is nil without a Store. adopt, if set, readies a token another process
+// fetched.
+func (s settings) shared(key string, adopt func(*oauth2.Token) *oauth2.Token) *cache.Shared {
+	if s.store == nil {
+		return nil
+	}
+	return &cache.Shared{Store: s.store, Key: key, LockTTL: s.retry.withDefaults().budget() + time.Second,
+		EncodeErr: encodeErr, DecodeErr: decodeErr, Adopt: adopt}
+}
+
+// sharedError is a failure as another process gets it through a Store:
+// what Error says, without the response.
+type sharedError struct {
+	Status     int           `json:"status,omitempty"`
+	Code       string        `json:"code,omitempty"`
+	SubCode    string        `json:"sub_code,omitempty"`
+	Message    string        `json:"message,omitempty"`
+	RequestID  string        `json:"request_id,omitempty"`
+	RetryAfter time.Duration `json:"retry_after,omitempty"`
+	Reauth     bool          `json:"reauth,omitempty"`
+	Text       string        `json:"text"`
+}
+
+func encodeErr(err error) json.RawMessage {
+	se := sharedError{Text: message(err), Reauth: errors.Is(err, ErrReauthorizationRequired)}
+	if e := new(Error); errors.As(err, &e) {
+		se.Status, se.Code, se.SubCode, se.Message, se.RequestID, se.RetryAfter =
+			e.StatusCode, e.Code, e.SubCode, e.Message, e.RequestID, e.RetryAfter
+	}
+	b, _ := json.Marshal(se) // strings and numbers always marshal
+	return b
+}
+
+func decodeErr(b json.RawMessage) error {
+	var se sharedError
+	_ = json.Unmarshal(b, &se)
+	err := errors.New("tokensource: " + se.Text)
+	if se.Status != 0 {
+		err = &Error{StatusCode: se.Status, Code: se.Code, SubCode: se.SubCode, Message: se.Message,
+			RequestID: se.RequestID, RetryAfter: se.RetryAfter}
+	}
+	if se.Reauth {
+		err = &reauthError{err}
+	}
+	return wrap(err, "another process's fetch failed")
 }
 
 // httpClient returns the configured client, else the oauth2.HTTPClient
@@ -434,11 +528,11 @@ func (s settings) token(ctx context.Context, a attempt, err error) (*oauth2.Toke
 
 // tokenSource caches the tokens a fetches in an oauth2.ReuseTokenSource,
 // with retries and shared failures beneath it.
-func (s settings) tokenSource(ctx context.Context, a attempt, err error) oauth2.TokenSource {
+func (s settings) tokenSource(ctx context.Context, a attempt, key string, err error) oauth2.TokenSource {
 	if err != nil {
 		return failingSource{err}
 	}
-	return cached(ctx, a, s.retry, retryable, nil, s.expiryDelta)
+	return cached(ctx, a, s.retry, retryable, nil, s.expiryDelta, s.shared(key, nil))
 }
 
 // failingSource is a source whose configuration is invalid: every call

@@ -15,11 +15,11 @@ package cache
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/cenkalti/backoff/v4"
 	"golang.org/x/oauth2"
 
 	"github.com/fintechauth/tokensource/internal/wire"
@@ -48,8 +48,11 @@ type Options struct {
 	// RetryAfter returns the wait a failure asked for, or 0. Required.
 	RetryAfter func(error) time.Duration
 	// Notify, if set, is told of each failed background renewal, which no
-	// caller sees, and of the cool-down before the next fetch.
+	// caller sees, and of the cool-down before the next fetch; and of
+	// trouble with the store.
 	Notify func(err error, wait time.Duration)
+	// Shared, if set, shares tokens and failures with other processes.
+	Shared *Shared
 }
 
 // Source is a cached, concurrency-safe oauth2.TokenSource.
@@ -59,11 +62,12 @@ type Options struct {
 // because the front writes to what it holds. Callers get the current token
 // itself, which nothing here writes to.
 type Source struct {
-	front atomic.Pointer[reuse] // replaced when its token is invalidated
-	tok   atomic.Pointer[oauth2.Token]
-	ctx   context.Context
-	fetch Fetch
-	opts  *Options
+	front    atomic.Pointer[reuse] // replaced when its token is invalidated
+	tok      atomic.Pointer[oauth2.Token]
+	rejected atomic.Pointer[string] // the access token last invalidated, never adopted from the store
+	ctx      context.Context
+	fetch    Fetch
+	opts     *Options
 
 	mu       sync.Mutex    // guards the fields below, and changes to tok
 	lifetime time.Duration // of tok when it was obtained
@@ -74,9 +78,9 @@ type Source struct {
 // failure is the last failed fetch and the cool-down after it, kept apart
 // so that a source that never failed does not pay for it.
 type failure struct {
-	err      error
-	until    time.Time // when the cool-down ends
-	coolDown *backoff.ExponentialBackOff
+	err   error
+	until time.Time     // when the cool-down ends
+	base  time.Duration // the cool-down before jitter
 }
 
 // reuse is the oauth2.ReuseTokenSource in front.
@@ -130,6 +134,7 @@ func (s *Source) Invalidate(tok *oauth2.Token) bool {
 		return false
 	}
 	s.tok.Store(nil)
+	s.rejected.Store(&tok.AccessToken)
 	s.front.Store(s.newFront()) // the old front would serve tok until its window
 	return true
 }
@@ -207,66 +212,81 @@ func (s *Source) start() (probe bool) {
 	return s.failed != nil
 }
 
-// run fetches, records the outcome, ends the fetch that start began and
-// returns the new token or the failure. A panic in a background
-// fetch (from a hook) is recorded as its failure; one in a caller's fetch
-// reaches that caller.
+// run obtains a token, records the outcome, shares it, ends the fetch that
+// start began and returns the new token or the failure. A panic in a
+// background fetch (from a hook) is recorded as its failure; one in a
+// caller's fetch reaches that caller.
 func (s *Source) run(probe, background bool) (tok *oauth2.Token, err error) {
+	var o outcome
 	done := false
 	defer func() {
 		if background {
 			if r := recover(); r != nil {
-				tok, err, done = nil, fmt.Errorf("tokensource: panic while renewing a token: %v", r), true
+				o, done = outcome{err: fmt.Errorf("tokensource: panic while renewing a token: %v", r)}, true
 			}
 		}
 		s.mu.Lock()
-		var wait time.Duration
 		if done {
-			err, wait = s.record(tok, err)
+			s.record(&o)
 		}
 		close(s.busy)
 		s.busy = nil
 		s.mu.Unlock()
+		if o.share != nil {
+			o.share(o)
+		}
 		switch {
 		case !done: // a caller's fetch panicked: the panic goes on
-		case err != nil && background && s.opts.Notify != nil && s.ctx.Err() == nil:
-			s.opts.Notify(err, wait)
+		case o.err != nil && background && s.opts.Notify != nil && s.ctx.Err() == nil:
+			s.opts.Notify(o.err, o.wait)
 		}
+		tok, err = o.tok, o.err
 	}()
-	tok, err = s.fetch(s.ctx, probe)
+	o = s.obtain(probe)
 	done = true
-	return tok, err
+	return o.tok, o.err
 }
 
-// record keeps a fetched token, or the failure and its cool-down, and
-// returns the failure, if any, with its cool-down. A fetch cut short by
-// s.ctx is not the provider's failure and changes nothing. s.mu is held.
-func (s *Source) record(tok *oauth2.Token, err error) (error, time.Duration) {
+// outcome is what a fetch brought, or what another process's fetch
+// brought through the store.
+type outcome struct {
+	tok      *oauth2.Token
+	err      error
+	lifetime time.Duration // of tok; 0 means counted from now
+	until    time.Time     // when err's cool-down ends; zero until recorded, unless shared
+	base     time.Duration // err's cool-down before jitter; the next one doubles it
+	wait     time.Duration // err's cool-down from now
+	share    func(outcome) // shares a fetched outcome with other processes; nil if none
+}
+
+// record keeps a token, or a failure and its cool-down, and completes o. A
+// fetch cut short by s.ctx is not the provider's failure and changes
+// nothing. s.mu is held.
+func (s *Source) record(o *outcome) {
 	now := time.Now()
 	switch {
-	case err != nil && s.ctx.Err() != nil:
-		return err, 0
-	case err == nil && !tok.Expiry.IsZero() && !now.Before(tok.Expiry):
-		err = fmt.Errorf("tokensource: token already expired at %v", tok.Expiry.Format(time.RFC3339))
-	case err == nil:
-		s.tok.Store(tok)
-		s.lifetime, s.failed = tok.Expiry.Sub(now), nil
-		return nil, 0
+	case o.err != nil && s.ctx.Err() != nil:
+		return
+	case o.err == nil && !o.tok.Expiry.IsZero() && !now.Before(o.tok.Expiry):
+		o.tok, o.err = nil, fmt.Errorf("tokensource: token already expired at %v", o.tok.Expiry.Format(time.RFC3339))
+	case o.err == nil:
+		if o.lifetime == 0 {
+			o.lifetime = o.tok.Expiry.Sub(now)
+		}
+		s.tok.Store(o.tok)
+		s.lifetime, s.failed = o.lifetime, nil
+		return
 	}
-	f := s.failed
-	if f == nil {
-		f = &failure{coolDown: backoff.NewExponentialBackOff(
-			backoff.WithInitialInterval(s.opts.MinCoolDown),
-			backoff.WithMultiplier(2),
-			backoff.WithRandomizationFactor(0.25), // jitter, yet each pause longer than the last
-			backoff.WithMaxInterval(s.opts.MaxCoolDown),
-			backoff.WithMaxElapsedTime(0),
-		)}
-		s.failed = f
+	if o.until.IsZero() { // a failure of this process: its cool-down follows the last one
+		o.base = s.opts.MinCoolDown
+		if f := s.failed; f != nil {
+			o.base = min(2*f.base, s.opts.MaxCoolDown)
+		}
+		jittered := o.base + time.Duration((rand.Float64()-0.5)*0.5*float64(o.base)) // ±25%: each longer than the last
+		o.until = now.Add(min(max(min(jittered, s.opts.MaxCoolDown), s.opts.RetryAfter(o.err)), MaxWait))
 	}
-	wait := min(max(min(f.coolDown.NextBackOff(), s.opts.MaxCoolDown), s.opts.RetryAfter(err)), MaxWait)
-	f.err, f.until = err, now.Add(wait)
-	return err, wait
+	o.wait = o.until.Sub(now)
+	s.failed = &failure{err: o.err, until: o.until, base: o.base}
 }
 
 // coolingDown is the failure a call gets while a cool-down lasts.

@@ -42,10 +42,11 @@ func LogValue(v any, secrets ...string) slog.Value {
 	for name, val := range fields(v, secrets) {
 		rv := reflect.ValueOf(val)
 		switch rv.Kind() {
+		case reflect.Invalid: // a nil interface, such as an unset Store
 		case reflect.String, reflect.Int64, reflect.Map:
 			attrs = append(attrs, slog.Any(name, val))
 		default:
-			if !rv.IsNil() {
+			if !rv.IsZero() {
 				attrs = append(attrs, slog.String(name, rv.Type().String()))
 			}
 		}
