@@ -93,7 +93,8 @@ func FuzzSend(f *testing.F) {
 	}))
 	f.Cleanup(srv.Close)
 	f.Fuzz(func(t *testing.T, status uint16, retryAfter, contentType string, body []byte, secret string) {
-		a := answer{Status: 200 + int(status)%400, RetryAfter: retryAfter, ContentType: contentType, Body: body, Secret: secret}
+		a := answer{Status: 200 + int(status)%400, RetryAfter: headerValue(retryAfter), ContentType: headerValue(contentType),
+			Body: body, Secret: secret}
 		req := &Request{Method: http.MethodPost, URL: srv.URL, Secrets: []string{secret}}
 		req.Body, _ = json.Marshal(a) // a struct of strings, bytes and an int always marshals
 		sent := time.Now()
@@ -121,6 +122,17 @@ type answer struct {
 	RetryAfter, ContentType string
 	Body                    []byte
 	Secret                  string // sent as a real request would send it
+}
+
+// headerValue returns v without the control characters that make a
+// response malformed, and so an error of the HTTP client, not a Failure.
+func headerValue(v string) string {
+	return strings.Map(func(r rune) rune {
+		if r != '\t' && (r < ' ' || r == 0x7f) {
+			return -1
+		}
+		return r
+	}, v)
 }
 
 // bodyTokens returns the tokens DecodeToken would read from body.
