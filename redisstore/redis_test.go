@@ -1,0 +1,102 @@
+package redisstore_test
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// redisServer is a real redis-server on a free loopback port, run by a
+// test and stopped when it ends.
+type redisServer struct {
+	t    testing.TB
+	addr string
+	dir  string
+	cmd  *exec.Cmd
+}
+
+// startRedis starts a redis-server for t. It fails the test, saying how to
+// install one, if there is no redis-server binary.
+func startRedis(t testing.TB) *redisServer {
+	t.Helper()
+	if _, err := exec.LookPath("redis-server"); err != nil {
+		t.Fatal("redis-server is not installed: the redisstore tests run a real one. " +
+			"Install it with `apt-get install redis-server` (Debian, Ubuntu) or `brew install redis` (macOS).")
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	r := &redisServer{t: t, addr: addr, dir: t.TempDir()}
+	r.start()
+	t.Cleanup(r.stop)
+	return r
+}
+
+// start runs the server, on the same port as before if it ran already,
+// and waits until it answers.
+func (r *redisServer) start() {
+	r.t.Helper()
+	_, port, _ := net.SplitHostPort(r.addr)
+	r.cmd = exec.Command("redis-server", "--bind", "127.0.0.1", "--port", port, "--save", "", "--appendonly", "no",
+		"--dir", r.dir, "--logfile", filepath.Join(r.dir, "redis.log"))
+	if err := r.cmd.Start(); err != nil {
+		r.t.Fatal(err)
+	}
+	c := redis.NewClient(&redis.Options{Addr: r.addr})
+	defer c.Close()
+	for start := time.Now(); c.Ping(context.Background()).Err() != nil; time.Sleep(10 * time.Millisecond) {
+		if time.Since(start) > 10*time.Second {
+			log, _ := os.ReadFile(filepath.Join(r.dir, "redis.log"))
+			r.t.Fatalf("redis-server did not answer on %s:\n%s", r.addr, log)
+		}
+	}
+}
+
+// stop kills the server, as a crash would, and waits for it to go.
+func (r *redisServer) stop() {
+	if r.cmd == nil || r.cmd.Process == nil {
+		return
+	}
+	_ = r.cmd.Process.Kill()
+	_ = r.cmd.Wait()
+	r.cmd = nil
+}
+
+// client returns a client of the server, closed when the test ends.
+func (r *redisServer) client() *redis.Client {
+	c := redis.NewClient(&redis.Options{Addr: r.addr})
+	r.t.Cleanup(func() { c.Close() })
+	return c
+}
+
+func (r *redisServer) String() string { return fmt.Sprintf("redis-server on %s", r.addr) }
+
+// startHungServer accepts connections on loopback and never answers, as a
+// Redis stuck in a long command would; it returns its address.
+func startHungServer(t testing.TB) string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			t.Cleanup(func() { c.Close() })
+		}
+	}()
+	return l.Addr().String()
+}

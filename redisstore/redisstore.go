@@ -1,0 +1,197 @@
+// Package redisstore is a [tokensource.Store] on Redis, so that the
+// replicas of a service share their tokens and failures: a fleet asks a
+// provider for a token once per rollover, and probes a failing provider as
+// often as one process would.
+//
+//	store, err := redisstore.New(redis.NewClient(&redis.Options{Addr: addr}),
+//		redisstore.Options{EncryptionKey: key}) // 32 bytes, the same in every replica
+//	cfg.Store = store
+//
+// Tokens are sealed with AES-256-GCM before they reach Redis, bound to
+// their key, so a value that was tampered with, sealed with another key, or
+// copied to another key is never served: it counts as none, and the next
+// token overwrites it. Keys hold no secret. Every operation has a short
+// timeout, and the sources fetch on their own while Redis is away.
+package redisstore
+
+import (
+	"context"
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/fintechauth/tokensource"
+)
+
+// Options configure a [Store].
+type Options struct {
+	// Prefix is put before every key. Optional; default "tokensource:".
+	Prefix string
+	// EncryptionKey, 32 bytes, seals every value with AES-256-GCM before it
+	// reaches Redis. Every replica that shares tokens needs the same key.
+	// Required unless Plaintext is set.
+	EncryptionKey []byte
+	// Plaintext stores values unencrypted: anyone who can read Redis can
+	// read the tokens. It must be set explicitly when EncryptionKey is
+	// empty.
+	Plaintext bool
+	// Timeout bounds each Redis operation, whatever the client's own
+	// timeouts; past it the sources fetch on their own. Optional; default
+	// 250ms.
+	Timeout time.Duration
+}
+
+// Store is a tokensource.Store on Redis. It is safe for concurrent use.
+type Store struct {
+	client  redis.UniversalClient
+	prefix  string
+	aead    cipher.AEAD // nil for plaintext
+	timeout time.Duration
+}
+
+var _ tokensource.Store = (*Store)(nil)
+
+// New returns a Store on client. It returns an error for an encryption key
+// that is not 32 bytes long, and for neither a key nor Plaintext.
+func New(client redis.UniversalClient, opts Options) (*Store, error) {
+	s := &Store{client: client, prefix: opts.Prefix, timeout: opts.Timeout}
+	switch {
+	case client == nil:
+		return nil, errors.New("redisstore: a Redis client is required")
+	case opts.Timeout < 0:
+		return nil, errors.New("redisstore: Options.Timeout must not be negative")
+	case len(opts.EncryptionKey) == 0 && !opts.Plaintext:
+		return nil, errors.New("redisstore: Options.EncryptionKey is required; set Options.Plaintext to store tokens unencrypted")
+	case len(opts.EncryptionKey) != 0 && opts.Plaintext:
+		return nil, errors.New("redisstore: Options.EncryptionKey and Options.Plaintext exclude each other")
+	case len(opts.EncryptionKey) != 0 && len(opts.EncryptionKey) != 32:
+		return nil, fmt.Errorf("redisstore: Options.EncryptionKey must be 32 bytes for AES-256, not %d", len(opts.EncryptionKey))
+	}
+	if len(opts.EncryptionKey) != 0 {
+		block, _ := aes.NewCipher(opts.EncryptionKey) // 32 bytes: cannot fail
+		s.aead, _ = cipher.NewGCM(block)              // a standard block: cannot fail
+	}
+	if s.prefix == "" {
+		s.prefix = "tokensource:"
+	}
+	if s.timeout == 0 {
+		s.timeout = 250 * time.Millisecond
+	}
+	return s, nil
+}
+
+// Get returns the value at key, or nil if there is none or it cannot be
+// opened.
+func (s *Store) Get(ctx context.Context, key string) ([]byte, error) {
+	var sealed []byte
+	err := s.do(ctx, func(ctx context.Context) error {
+		var err error
+		sealed, err = s.client.Get(ctx, s.prefix+key).Bytes()
+		if errors.Is(err, redis.Nil) {
+			sealed, err = nil, nil
+		}
+		return err
+	})
+	if err != nil || sealed == nil {
+		return nil, err
+	}
+	return s.open(s.prefix+key, sealed), nil
+}
+
+// Set seals value and stores it at key for ttl.
+func (s *Store) Set(ctx context.Context, key string, value []byte, ttl time.Duration) error {
+	sealed := s.seal(s.prefix+key, value)
+	return s.do(ctx, func(ctx context.Context) error {
+		return s.client.Set(ctx, s.prefix+key, sealed, ttl).Err()
+	})
+}
+
+// Lock takes the lock named key for ttl with SET NX, and returns a function
+// that deletes it only while it still holds this call's random value.
+func (s *Store) Lock(ctx context.Context, key string, ttl time.Duration) (func(), error) {
+	var b [16]byte
+	_, _ = rand.Read(b[:]) // never fails
+	name, value := s.prefix+"lock:"+key, hex.EncodeToString(b[:])
+	var taken bool
+	err := s.do(ctx, func(ctx context.Context) error {
+		var err error
+		taken, err = s.client.SetNX(ctx, name, value, ttl).Result()
+		return err
+	})
+	if err != nil || !taken {
+		return nil, err
+	}
+	return func() {
+		_ = s.do(context.WithoutCancel(ctx), func(ctx context.Context) error {
+			return unlock.Run(ctx, s.client, []string{name}, value).Err()
+		})
+	}, nil
+}
+
+// unlock deletes a lock only if it still holds the value of its taker.
+var unlock = redis.NewScript(`if redis.call("GET", KEYS[1]) == ARGV[1] then return redis.call("DEL", KEYS[1]) end return 0`)
+
+// do runs op with the Store's timeout, and returns at the timeout even if
+// the client does not heed its context.
+func (s *Store) do(ctx context.Context, op func(context.Context) error) error {
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- op(ctx) }()
+	select {
+	case err := <-done:
+		if err != nil {
+			return fmt.Errorf("redisstore: %w", err)
+		}
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("redisstore: no answer from Redis within %v: %w", s.timeout, ctx.Err())
+	}
+}
+
+// The first byte of a value says how it is stored.
+const (
+	plain  byte = 0
+	sealed byte = 1 // AES-256-GCM: a 12-byte nonce, then the ciphertext
+)
+
+// seal returns value as stored at the Redis key name: encrypted and bound
+// to name, or plain.
+func (s *Store) seal(name string, value []byte) []byte {
+	if s.aead == nil {
+		return append([]byte{plain}, value...)
+	}
+	out := make([]byte, 1+s.aead.NonceSize(), 1+s.aead.NonceSize()+len(value)+s.aead.Overhead())
+	out[0] = sealed
+	_, _ = rand.Read(out[1:]) // never fails
+	return s.aead.Seal(out, out[1:], value, []byte(name))
+}
+
+// open returns the value stored at name, or nil if it is not one this
+// Store wrote there: tampered with, sealed with another key or for another
+// name, or stored in the other mode.
+func (s *Store) open(name string, stored []byte) []byte {
+	switch {
+	case len(stored) == 0:
+		return nil
+	case s.aead == nil:
+		if stored[0] != plain {
+			return nil
+		}
+		return stored[1:]
+	case stored[0] != sealed || len(stored) < 1+s.aead.NonceSize():
+		return nil
+	}
+	n := 1 + s.aead.NonceSize()
+	value, err := s.aead.Open(nil, stored[1:n], stored[n:], []byte(name))
+	if err != nil {
+		return nil
+	}
+	return value
+}
