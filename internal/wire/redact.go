@@ -27,8 +27,11 @@ const marker = "[redacted]"
 //     true, false or null that holds one; a string value that is itself a
 //     JSON object or array is redacted the same way. The rest of the body
 //     stays byte for byte.
-//   - In a decoded string, and in a body that is not JSON, a secret is
-//     matched raw and in its common escapings: JSON (with and without HTML
+//   - In a body that is not JSON (JSON cut short at MaxBody, or followed by
+//     more), the JSON strings in it are decoded and redacted the same way,
+//     and then all of it is searched as text.
+//   - Text, a decoded string or a body that is not JSON, is searched for a
+//     secret raw and in its common escapings: JSON (with and without HTML
 //     escaping, "\/" and \u escapes of non-ASCII), URL query and path
 //     escaping, and HTML escaping.
 //
@@ -74,32 +77,31 @@ func escapings(s string) []string {
 	return append([]string{s}, forms...)
 }
 
-// redact redacts b by meaning if it is JSON, else as text.
+// redact redacts b: by meaning if it is JSON; else by the meaning of the
+// JSON strings in it, then as text.
 func (r redactor) redact(b []byte) []byte {
-	if !json.Valid(b) {
-		return r.text(b, false)
-	}
+	valid := json.Valid(b)
 	var out []byte
 	last := 0 // b[:last] is in out
 	for i := 0; i < len(b); {
-		if delimiter(b[i]) {
+		start, key := i, false
+		var v, raw []byte // the token's value, and its bytes within any quotes
+		switch {
+		case b[i] == '"':
+			if i = stringEnd(b, i); i < 0 {
+				i = len(b) // no string can start after an unclosed one
+				continue
+			}
+			var s string
+			if json.Unmarshal(b[start:i], &s) != nil {
+				continue // text, not a string
+			}
+			v, raw = []byte(s), b[start+1:i-1]
+			key = valid && bytes.HasPrefix(bytes.TrimLeft(b[i:], " \t\r\n"), []byte(":"))
+		case !valid || delimiter(b[i]):
 			i++
 			continue
-		}
-		start, key := i, false
-		var v, raw []byte // the token's value, and its bytes within the quotes
-		if b[i] == '"' {
-			for i++; b[i] != '"'; i++ {
-				if b[i] == '\\' {
-					i++
-				}
-			}
-			i++
-			var s string
-			_ = json.Unmarshal(b[start:i], &s) // a string of valid JSON
-			v, raw = []byte(s), b[start+1:i-1]
-			key = bytes.HasPrefix(bytes.TrimLeft(b[i:], " \t\r\n"), []byte(":"))
-		} else { // a number, true, false or null
+		default: // a number, true, false or null
 			for i < len(b) && !delimiter(b[i]) {
 				i++
 			}
@@ -119,7 +121,21 @@ func (r redactor) redact(b []byte) []byte {
 	if out != nil {
 		b = append(out, b[last:]...)
 	}
-	return r.text(b, true) // across JSON punctuation too
+	return r.text(b, valid) // in JSON, long secrets across its punctuation
+}
+
+// stringEnd returns the end of the JSON string that starts at b[i], just
+// past its closing quote, or -1 if it is not closed.
+func stringEnd(b []byte, i int) int {
+	for i++; i < len(b); i++ {
+		switch b[i] {
+		case '\\':
+			i++
+		case '"':
+			return i + 1
+		}
+	}
+	return -1
 }
 
 // delimiter reports whether c is JSON whitespace or punctuation.
