@@ -186,8 +186,15 @@ func (r redactor) spans(t []byte, longOnly bool) [][2]int {
 					break
 				}
 				i += j
-				if s.long || wholeWord(t, i, i+len(f)) {
-					spans = append(spans, [2]int{i, i + len(f)})
+				switch start, end := i, i+len(f); {
+				case s.long: // a secret that is not UTF-8 may match part of a character: take all of it
+					if k := runeStart(t, end); k < end {
+						_, size := utf8.DecodeRune(t[k:])
+						end = k + size
+					}
+					spans = append(spans, [2]int{runeStart(t, start), end})
+				case wholeWord(t, start, end):
+					spans = append(spans, [2]int{start, end})
 				}
 			}
 		}
@@ -195,11 +202,29 @@ func (r redactor) spans(t []byte, longOnly bool) [][2]int {
 	return spans
 }
 
-// wholeWord reports whether t[i:j] has no letter, digit, '_' or '-' next to it.
+// wholeWord reports whether t[i:j] is whole characters with no letter,
+// digit, '_' or '-' next to it.
 func wholeWord(t []byte, i, j int) bool {
+	if runeStart(t, i) != i || runeStart(t, j) != j {
+		return false
+	}
 	before, _ := utf8.DecodeLastRune(t[:i])
 	after, _ := utf8.DecodeRune(t[j:])
 	return !wordRune(before) && !wordRune(after)
+}
+
+// runeStart returns the start of the UTF-8 character of t that t[i] is
+// part of, or i if t[i] starts one or is part of none.
+func runeStart(t []byte, i int) int {
+	for k := 1; k < utf8.UTFMax && k <= i; k++ {
+		if utf8.RuneStart(t[i-k]) {
+			if _, size := utf8.DecodeRune(t[i-k:]); size > k {
+				return i - k
+			}
+			return i
+		}
+	}
+	return i
 }
 
 func wordRune(r rune) bool { return r == '_' || r == '-' || unicode.IsLetter(r) || unicode.IsDigit(r) }

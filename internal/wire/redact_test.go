@@ -61,6 +61,8 @@ func TestRedact(t *testing.T) {
 			"{\"m\":\"[redacted]\"}\n<html>\"x\n\" [redacted]"},
 		{"not JSON: short secrets as whole words", `error: invalid code s, invalid_grant`, []string{"invalid", "s"},
 			`error: [redacted] code [redacted], invalid_grant`},
+		{"not JSON: part of a character is no whole word", "ڗ \x97 x", []string{"\x97"}, "ڗ [redacted] x"},
+		{"not JSON: a long secret takes all of a character it is part of", "a ڗbcdefgh", []string{"\x97bcdefgh"}, "a [redacted]"},
 		{"not JSON: bytes that are not UTF-8", "x \xff\xfesecret\xff y", []string{"\xff\xfesecret\xff"}, "x [redacted] y"},
 		{"no secret found", `{"a":"b"}`, []string{"zzz", "", "c"}, `{"a":"b"}`},
 		{"empty secrets", `{"a":"b"}`, []string{""}, `{"a":"b"}`},
