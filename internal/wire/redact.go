@@ -64,10 +64,11 @@ type secret struct {
 
 type redactor []secret
 
-// escapings returns s, then each different escaping of it that Redact
-// matches.
+// escapings returns s, then each different form of it that Redact
+// matches: with each byte that is not UTF-8 as U+FFFD, as a JSON encoder
+// sends it, and escaped.
 func escapings(s string) []string {
-	forms := []string{url.QueryEscape(s), url.PathEscape(s), html.EscapeString(s)}
+	forms := []string{string([]rune(s)), url.QueryEscape(s), url.PathEscape(s), html.EscapeString(s)}
 	for i := range 8 {
 		q := quote(s, i&1 != 0, i&2 != 0, i&4 != 0)
 		forms = append(forms, q[1:len(q)-1])
@@ -229,20 +230,22 @@ func runeStart(t []byte, i int) int {
 
 func wordRune(r rune) bool { return r == '_' || r == '-' || unicode.IsLetter(r) || unicode.IsDigit(r) }
 
-// quote returns s as a JSON string. It escapes '"', '\' and control
-// characters as encoding/json does, and besides: '<', '>', '&', U+2028 and
-// U+2029 if html; '/' if slash; every non-ASCII character if ascii, as
-// Python and PHP do by default.
+// quote returns s as a JSON string. Like encoding/json it escapes '"',
+// '\', control characters, U+2028 and U+2029, and writes each byte that is
+// not UTF-8 as \ufffd; besides, it escapes '<', '>' and '&' if html, as
+// encoding/json does by default, '/' if slash, and every other non-ASCII
+// character if ascii, as Python and PHP do by default.
 func quote(s string, html, slash, ascii bool) string {
 	const short, letter = "\"\\\b\f\n\r\t", `"\bfnrt`
 	b := []byte{'"'}
-	for _, r := range s {
+	for i, r := range s {
 		switch k := strings.IndexRune(short, r); {
 		case k >= 0:
 			b = append(b, '\\', letter[k])
 		case slash && r == '/':
 			b = append(b, `\/`...)
-		case r < 0x20, html && strings.ContainsRune("<>&\u2028\u2029", r), ascii && r > 0x7f && r <= 0xffff:
+		case r < 0x20, r == '\u2028', r == '\u2029', notUTF8(s, i, r), html && strings.ContainsRune("<>&", r),
+			ascii && r > 0x7f && r <= 0xffff:
 			b = fmt.Appendf(b, `\u%04x`, r)
 		case ascii && r > 0xffff:
 			r1, r2 := utf16.EncodeRune(r)
@@ -295,7 +298,7 @@ func Printable(s string) string {
 	var b strings.Builder
 	for i, r := range s {
 		switch {
-		case r == utf8.RuneError && !strings.HasPrefix(s[i:], "\uFFFD"):
+		case notUTF8(s, i, r):
 			fmt.Fprintf(&b, `\x%02x`, s[i])
 		case unprintable(r):
 			q := strconv.QuoteRune(r)
@@ -305,6 +308,12 @@ func Printable(s string) string {
 		}
 	}
 	return b.String()
+}
+
+// notUTF8 reports whether r, ranged over at s[i], stands for a byte that
+// is not UTF-8.
+func notUTF8(s string, i int, r rune) bool {
+	return r == utf8.RuneError && !strings.HasPrefix(s[i:], "\uFFFD")
 }
 
 func unprintable(r rune) bool { return r != ' ' && !unicode.IsPrint(r) }

@@ -63,6 +63,7 @@ func TestRedact(t *testing.T) {
 			`error: [redacted] code [redacted], invalid_grant`},
 		{"not JSON: part of a character is no whole word", "ڗ \x97 x", []string{"\x97"}, "ڗ [redacted] x"},
 		{"not JSON: a long secret takes all of a character it is part of", "a ڗbcdefgh", []string{"\x97bcdefgh"}, "a [redacted]"},
+		{"a secret that is not UTF-8, as a JSON encoder sends it", `{"text":"\ufffdsecret"}`, []string{"\xffsecret"}, `{"text":"[redacted]"}`},
 		{"not JSON: bytes that are not UTF-8", "x \xff\xfesecret\xff y", []string{"\xff\xfesecret\xff"}, "x [redacted] y"},
 		{"no secret found", `{"a":"b"}`, []string{"zzz", "", "c"}, `{"a":"b"}`},
 		{"empty secrets", `{"a":"b"}`, []string{""}, `{"a":"b"}`},
@@ -100,14 +101,15 @@ func TestQuote(t *testing.T) {
 		{"html", "<>&\u2028", true, false, false, `"\u003c\u003e\u0026\u2028"`},
 		{"slash", "a/b", false, true, false, `"a\/b"`},
 		{"ascii", "é😀", false, false, true, `"\u00e9\ud83d\ude00"`},
-		{"minimal", "<é/\u2028", false, false, false, "\"<é/\u2028\""},
+		{"minimal", "<é/\u2028", false, false, false, "\"<é/\\u2028\""},
+		{"bytes that are not UTF-8", "a\xffb\uFFFD", false, false, false, "\"a\\ufffdb\uFFFD\""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got := quote(tc.in, tc.html, tc.slash, tc.ascii)
 			assert.Equal(t, tc.want, got)
 			var back string
 			require.NoError(t, json.Unmarshal([]byte(got), &back))
-			assert.Equal(t, tc.in, back)
+			assert.Equal(t, string([]rune(tc.in)), back)
 		})
 	}
 }
