@@ -5,12 +5,15 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"html"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"slices"
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf16"
 	"unicode/utf8"
 )
 
@@ -270,7 +273,7 @@ func checkText(t *testing.T, text string, secrets []string, longOnly bool) {
 		if s == "" || longOnly && !long {
 			continue
 		}
-		for _, form := range escapings(s) {
+		for _, form := range forms(s) {
 			for i := 0; ; i++ {
 				j := strings.Index(text[i:], form)
 				if j < 0 {
@@ -283,6 +286,37 @@ func checkText(t *testing.T, text string, secrets []string, longOnly bool) {
 			}
 		}
 	}
+}
+
+// forms returns the forms secret s takes when a provider sends it back,
+// worked out apart from Redact's own list: raw; with each byte that is not
+// UTF-8 as U+FFFD; as encoding/json encodes it with and without HTML
+// escaping, each also with "\/" and with \u escapes of non-ASCII as in
+// Python and PHP; URL query and path escaped; HTML escaped.
+func forms(s string) []string {
+	goJSON, _ := json.Marshal(s) // a string always marshals
+	var plain bytes.Buffer
+	enc := json.NewEncoder(&plain)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(s)
+	out := []string{s, string([]rune(s)), url.QueryEscape(s), url.PathEscape(s), html.EscapeString(s)}
+	for _, q := range []string{string(goJSON), strings.TrimSuffix(plain.String(), "\n")} {
+		q = q[1 : len(q)-1]
+		for _, j := range []string{q, strings.ReplaceAll(q, "/", `\/`)} {
+			var ascii strings.Builder
+			for _, r := range j {
+				if r < utf8.RuneSelf {
+					ascii.WriteRune(r)
+					continue
+				}
+				for _, u := range utf16.Encode([]rune{r}) {
+					fmt.Fprintf(&ascii, `\u%04x`, u)
+				}
+			}
+			out = append(out, j, ascii.String())
+		}
+	}
+	return out
 }
 
 // nearMarker reports whether text[i:j] overlaps or touches a "[redacted]".
