@@ -2,11 +2,11 @@ package redisstore_test
 
 import (
 	"context"
-	"fmt"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -16,9 +16,10 @@ import (
 // redisServer is a real redis-server on a free loopback port, run by a
 // test and stopped when it ends.
 type redisServer struct {
-	t    testing.TB
+	fail func(format string, args ...any) // t.Fatalf, or log.Fatalf outside a test
 	addr string
 	dir  string
+	mu   sync.Mutex // guards cmd: a test may stop and start the server from a timer
 	cmd  *exec.Cmd
 }
 
@@ -26,44 +27,54 @@ type redisServer struct {
 // install one, if there is no redis-server binary.
 func startRedis(t testing.TB) *redisServer {
 	t.Helper()
+	r := newRedis(t.TempDir(), t.Fatalf)
+	t.Cleanup(r.stop)
+	return r
+}
+
+// newRedis starts a redis-server keeping its files in dir, and calls fail
+// if it cannot, saying how to install one if there is no redis-server.
+func newRedis(dir string, fail func(format string, args ...any)) *redisServer {
 	if _, err := exec.LookPath("redis-server"); err != nil {
-		t.Fatal("redis-server is not installed: the redisstore tests run a real one. " +
+		fail("redis-server is not installed: the redisstore tests run a real one. " +
 			"Install it with `apt-get install redis-server` (Debian, Ubuntu) or `brew install redis` (macOS).")
 	}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		t.Fatal(err)
+		fail("%v", err)
 	}
 	addr := l.Addr().String()
 	l.Close()
-	r := &redisServer{t: t, addr: addr, dir: t.TempDir()}
+	r := &redisServer{fail: fail, addr: addr, dir: dir}
 	r.start()
-	t.Cleanup(r.stop)
 	return r
 }
 
 // start runs the server, on the same port as before if it ran already,
 // and waits until it answers.
 func (r *redisServer) start() {
-	r.t.Helper()
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	_, port, _ := net.SplitHostPort(r.addr)
 	r.cmd = exec.Command("redis-server", "--bind", "127.0.0.1", "--port", port, "--save", "", "--appendonly", "no",
 		"--dir", r.dir, "--logfile", filepath.Join(r.dir, "redis.log"))
 	if err := r.cmd.Start(); err != nil {
-		r.t.Fatal(err)
+		r.fail("%v", err)
 	}
 	c := redis.NewClient(&redis.Options{Addr: r.addr})
 	defer c.Close()
 	for start := time.Now(); c.Ping(context.Background()).Err() != nil; time.Sleep(10 * time.Millisecond) {
 		if time.Since(start) > 10*time.Second {
 			log, _ := os.ReadFile(filepath.Join(r.dir, "redis.log"))
-			r.t.Fatalf("redis-server did not answer on %s:\n%s", r.addr, log)
+			r.fail("redis-server did not answer on %s:\n%s", r.addr, log)
 		}
 	}
 }
 
 // stop kills the server, as a crash would, and waits for it to go.
 func (r *redisServer) stop() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	if r.cmd == nil || r.cmd.Process == nil {
 		return
 	}
@@ -72,14 +83,12 @@ func (r *redisServer) stop() {
 	r.cmd = nil
 }
 
-// client returns a client of the server, closed when the test ends.
-func (r *redisServer) client() *redis.Client {
+// client returns a client of the server, closed when t ends.
+func (r *redisServer) client(t testing.TB) *redis.Client {
 	c := redis.NewClient(&redis.Options{Addr: r.addr})
-	r.t.Cleanup(func() { c.Close() })
+	t.Cleanup(func() { c.Close() })
 	return c
 }
-
-func (r *redisServer) String() string { return fmt.Sprintf("redis-server on %s", r.addr) }
 
 // startHungServer accepts connections on loopback and never answers, as a
 // Redis stuck in a long command would; it returns its address.
