@@ -162,14 +162,14 @@ func checkFailure(t *testing.T, raw []byte, f *Failure, secrets []string) {
 	if f.RetryAfter < 0 || f.RetryAfter > MaxRetryAfter {
 		t.Fatalf("RetryAfter %v", f.RetryAfter)
 	}
-	secrets = checkable(secrets)
+	watch := checkable(secrets)
 	if len(f.Body) < MaxBody { // a body cut short may end in part of a word
-		checkBody(t, raw, f.Body, secrets)
+		checkBody(t, raw, f.Body, watch)
 	}
 	v := f.Fields
 	fields := []string{v.Code, v.SubCode, v.Message, v.RequestID, v.ResourceID, v.DocumentationURL, v.ParameterName}
 	for _, s := range fields {
-		checkValue(t, s, secrets)
+		checkValue(t, s, watch)
 	}
 	switch p := v.ParameterValue.(type) {
 	case map[string]any, []any:
@@ -177,9 +177,9 @@ func checkFailure(t *testing.T, raw []byte, f *Failure, secrets []string) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		checkJSON(t, b, secrets, false) // in meaning only: Marshal escapes its own way
+		checkJSON(t, b, watch, false) // in meaning only: Marshal escapes its own way
 	default:
-		checkValue(t, fmt.Sprint(p), secrets)
+		checkValue(t, fmt.Sprint(p), watch)
 	}
 	for _, s := range append(fields, f.Error(), fmt.Sprint(v.ParameterValue), string(f.Body)) {
 		if p := Printable(s); strings.ContainsFunc(p, unprintable) || !utf8.ValidString(p) {
@@ -191,7 +191,7 @@ func checkFailure(t *testing.T, raw []byte, f *Failure, secrets []string) {
 // checkBody checks that out, what Redact returned for body, shows none of
 // secrets: if it is JSON, neither in its bytes nor in what it means, else
 // nowhere in its text.
-func checkBody(t *testing.T, body, out []byte, secrets []string) {
+func checkBody(t *testing.T, body, out []byte, secrets []watched) {
 	t.Helper()
 	switch {
 	case json.Valid(out):
@@ -205,7 +205,7 @@ func checkBody(t *testing.T, body, out []byte, secrets []string) {
 
 // checkJSON checks that the JSON b shows no secret in any decoded value,
 // nor a long one in a key or, if inBytes, in its bytes.
-func checkJSON(t *testing.T, b []byte, secrets []string, inBytes bool) {
+func checkJSON(t *testing.T, b []byte, secrets []watched, inBytes bool) {
 	t.Helper()
 	if inBytes {
 		checkText(t, string(b), secrets, true)
@@ -254,7 +254,7 @@ func checkJSON(t *testing.T, b []byte, secrets []string, inBytes bool) {
 
 // checkValue checks a decoded JSON value, which is itself JSON if it looks
 // like an object or array and is one.
-func checkValue(t *testing.T, v string, secrets []string) {
+func checkValue(t *testing.T, v string, secrets []watched) {
 	t.Helper()
 	if s := strings.TrimLeft(v, " \t\r\n"); s != "" && (s[0] == '{' || s[0] == '[') && json.Valid([]byte(v)) {
 		checkJSON(t, []byte(v), secrets, true)
@@ -266,22 +266,21 @@ func checkValue(t *testing.T, v string, secrets []string) {
 // checkText checks that text shows no secret (no long secret, if
 // longOnly): a long secret in none of the escapings Redact handles, a short
 // one as no whole word, except where it overlaps or touches a "[redacted]".
-func checkText(t *testing.T, text string, secrets []string, longOnly bool) {
+func checkText(t *testing.T, text string, secrets []watched, longOnly bool) {
 	t.Helper()
-	for _, s := range secrets {
-		long := utf8.RuneCountInString(s) >= 8
-		if s == "" || longOnly && !long {
+	for _, w := range secrets {
+		if longOnly && !w.long {
 			continue
 		}
-		for _, form := range forms(s) {
+		for _, form := range w.forms {
 			for i := 0; ; i++ {
 				j := strings.Index(text[i:], form)
 				if j < 0 {
 					break
 				}
 				i += j
-				if (long || wholeWord([]byte(text), i, i+len(form))) && !nearMarker(text, i, i+len(form)) {
-					t.Fatalf("secret %q shows as %q at %d in %q", s, form, i, text)
+				if (w.long || wholeWord([]byte(text), i, i+len(form))) && !nearMarker(text, i, i+len(form)) {
+					t.Fatalf("secret %q shows as %q at %d in %q", w.secret, form, i, text)
 				}
 			}
 		}
@@ -332,14 +331,26 @@ func nearMarker(text string, i, j int) bool {
 	}
 }
 
-// checkable returns the secrets whose absence can be checked: without the
-// short ones if a long one may run across JSON punctuation, where cutting
-// it out may turn JSON into text in which short secrets rightly remain.
-func checkable(secrets []string) []string {
-	if !acrossPunctuation(secrets) {
-		return secrets
+// watched is a secret the checks look for.
+type watched struct {
+	secret string
+	long   bool     // of 8 or more characters
+	forms  []string // see forms
+}
+
+// checkable returns the secrets whose absence can be checked: the
+// non-empty ones, without the short ones if a long one may run across
+// JSON punctuation, where cutting it out may turn JSON into text in which
+// short secrets rightly remain.
+func checkable(secrets []string) []watched {
+	var out []watched
+	for _, s := range secrets {
+		long := utf8.RuneCountInString(s) >= 8
+		if s != "" && (long || !acrossPunctuation(secrets)) {
+			out = append(out, watched{s, long, forms(s)})
+		}
 	}
-	return slices.DeleteFunc(slices.Clone(secrets), func(s string) bool { return utf8.RuneCountInString(s) < 8 })
+	return out
 }
 
 // acrossPunctuation reports whether a long secret could run across JSON
