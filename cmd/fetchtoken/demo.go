@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"sync"
 	"time"
 
@@ -107,7 +108,11 @@ func demo(ctx context.Context, w io.Writer) error {
 		abbey.Requests()-before, slowest.Round(10*time.Millisecond))
 	abbey.SetWorkingHours(true, "")
 
-	say("\n7. An API call through oauth2.NewClient carries the token")
+	if err := demoRollover(ctx, say); err != nil {
+		return err
+	}
+
+	say("\n8. An API call through oauth2.NewClient carries the token")
 	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintf(w, "%s %s authorized with %q", r.Method, r.URL.Path, r.Header.Get("Authorization"))
 	}))
@@ -123,6 +128,135 @@ func demo(ctx context.Context, w io.Writer) error {
 	}
 	say("   %s -> %s", resp.Status, body)
 	return nil
+}
+
+// The rollover section: tokens that live 2s, replaced 500ms before their
+// expiry at the latest, from a provider that takes 150ms to answer. The
+// callers run for 1.8s after the first token: one rollover for each
+// source, and no second one.
+const (
+	rollCallers  = 32
+	rollEvery    = 5 * time.Millisecond
+	rollRun      = 1800 * time.Millisecond
+	rollLifetime = 2 * time.Second
+	rollDelta    = 500 * time.Millisecond
+	rollLatency  = 150 * time.Millisecond
+	slowCall     = 10 * time.Millisecond // a slower call that brought a new token waited for a fetch
+)
+
+// demoRollover has callers keep asking for tokens through a rollover, from
+// our source and from x/oauth2's cache over the same fetch, side by side.
+func demoRollover(ctx context.Context, say func(string, ...any)) error {
+	say("\n7. Rollover with and without renewal ahead of expiry")
+	say("   %d callers call Token() every %v for %v; tokens live %v, ExpiryDelta %v, a fetch takes %v",
+		rollCallers, rollEvery, rollRun, rollLifetime, rollDelta, rollLatency)
+	type side struct {
+		name string
+		fake *tokensourcetest.AbbeyCross
+		src  oauth2.TokenSource
+		roll rolled
+		err  error
+	}
+	ours, cfg := abbeyCross(rollDelta)
+	defer ours.Close()
+	theirs, bare := abbeyCross(rollDelta)
+	defer theirs.Close()
+	sides := []*side{
+		{name: "tokensource", fake: ours, src: cfg.TokenSource(ctx)},
+		// x/oauth2's cache over the same fetch, without renewal ahead.
+		{name: "oauth2.ReuseTokenSourceWithExpiry", fake: theirs, src: oauth2.ReuseTokenSourceWithExpiry(nil,
+			sourceFunc(func() (*oauth2.Token, error) { return bare.Token(ctx) }), rollDelta)},
+	}
+	var wg sync.WaitGroup
+	for _, s := range sides {
+		s.fake.SetLifetime(rollLifetime)
+		s.fake.SetLatency(rollLatency)
+		wg.Go(func() { s.roll, s.err = rollover(s.src) })
+	}
+	wg.Wait()
+	for _, s := range sides {
+		if s.err != nil {
+			return s.err
+		}
+		say("   %-35s %s, slowest call %5.1fms, %2d of %d callers waited", s.name+":",
+			tokenRequests(s.fake.Requests()), float64(s.roll.slowest)/float64(time.Millisecond), s.roll.waited, rollCallers)
+	}
+	say("   waited: a call took over %v and brought a new token. tokensource renews in the background", slowCall)
+	say("   once half the token's life (at most 5m) is left and serves the old token meanwhile; x/oauth2")
+	say("   fetches only within ExpiryDelta of expiry, and every caller waits for that fetch.")
+	return nil
+}
+
+// rolled is what the callers of rollover saw.
+type rolled struct {
+	slowest time.Duration // the slowest call after the first token
+	waited  int           // callers who waited for a fetch
+}
+
+// rollover gets a first token from src, then has rollCallers goroutines
+// call src.Token() every rollEvery for rollRun. A call waited for a fetch
+// if it took longer than slowCall and brought a token other than the one
+// its caller had: a call held up as long by the machine alone (a busy CPU,
+// a collection) is not counted.
+func rollover(src oauth2.TokenSource) (rolled, error) {
+	tok, err := src.Token()
+	if err != nil {
+		return rolled{}, err
+	}
+	var (
+		wg    sync.WaitGroup
+		mu    sync.Mutex
+		r     rolled
+		first error
+	)
+	end := time.Now().Add(rollRun)
+	for range rollCallers {
+		wg.Go(func() {
+			var (
+				slowest time.Duration
+				fetched bool // a call waited for a new token
+				err     error
+			)
+			for held := tok.AccessToken; time.Now().Before(end); time.Sleep(rollEvery) {
+				start := time.Now()
+				var t *oauth2.Token
+				if t, err = src.Token(); err != nil {
+					break
+				}
+				took := time.Since(start)
+				slowest = max(slowest, took)
+				fetched = fetched || took > slowCall && t.AccessToken != held
+				held = t.AccessToken
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			r.slowest = max(r.slowest, slowest)
+			if fetched {
+				r.waited++
+			}
+			if first == nil {
+				first = err
+			}
+		})
+	}
+	wg.Wait()
+	return r, first
+}
+
+// tokenRequests says "1 token request" or "n token requests".
+func tokenRequests(n int) string {
+	if n == 1 {
+		return "1 token request"
+	}
+	return strconv.Itoa(n) + " token requests"
+}
+
+// abbeyCross starts an AbbeyCross fake and returns it with a config for
+// it. Close the fake when done.
+func abbeyCross(delta time.Duration) (*tokensourcetest.AbbeyCross, *tokensource.ClientCredentialsConfig) {
+	fake := tokensourcetest.NewAbbeyCross(nil)
+	return fake, &tokensource.ClientCredentialsConfig{ClientID: fake.ClientID, ClientSecret: fake.ClientSecret,
+		TokenURL: fake.URL + "/v1/oauth/token", ExpiryDelta: delta}
 }
 
 // callers has n goroutines ask src for a token at once and returns how

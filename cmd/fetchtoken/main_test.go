@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -361,6 +362,26 @@ func TestDemo(t *testing.T) {
 	assert.Regexp(t, `after (0s|\d+ms) and 1 request: status 503`, r.stdout, "given up at once")
 	assert.Regexp(t, `tokensource: +[1-5] upstream requests`, r.stdout, "one retry cycle for 20 callers")
 	assert.Regexp(t, `oauth2.ReuseTokenSource: +\d{2,3} upstream requests`, r.stdout, "a cycle per caller")
+
+	// Rollover: each source renews once, or twice on a slow machine. Ours
+	// renews while it serves the old token, so no caller waits for a fetch;
+	// x/oauth2's callers all queue behind its 150ms fetch, as ours would
+	// without renewal ahead. A call that a busy machine holds up brings no
+	// new token, so it does not count as waiting.
+	rolls := map[string][2]int{} // source: token requests, callers who waited
+	for _, m := range regexp.MustCompile(`(?m)^   (tokensource|oauth2\.ReuseTokenSourceWithExpiry): +(\d+) token requests?, `+
+		`slowest call +[\d.]+ms, +(\d+) of 32 callers waited$`).FindAllStringSubmatch(r.stdout, -1) {
+		requests, _ := strconv.Atoi(m[2])
+		waited, _ := strconv.Atoi(m[3])
+		rolls[m[1]] = [2]int{requests, waited}
+	}
+	require.Len(t, rolls, 2, r.stdout)
+	ours, theirs := rolls["tokensource"], rolls["oauth2.ReuseTokenSourceWithExpiry"]
+	assert.Contains(t, []int{2, 3}, ours[0], "token requests: the first token and one or two renewals")
+	assert.Contains(t, []int{2, 3}, theirs[0], "token requests: the first token and one or two renewals")
+	assert.Equal(t, 0, ours[1], "callers who waited for our renewal ahead of expiry")
+	assert.Greater(t, theirs[1], 16, "callers who waited for x/oauth2's fetch: all of them")
+
 }
 
 func TestServe(t *testing.T) {
