@@ -382,6 +382,12 @@ func TestDemo(t *testing.T) {
 	assert.Equal(t, 0, ours[1], "callers who waited for our renewal ahead of expiry")
 	assert.Greater(t, theirs[1], 16, "callers who waited for x/oauth2's fetch: all of them")
 
+	// A rejected token: our Transport fetches another and sends the request
+	// again; x/oauth2 keeps sending the rejected one.
+	assert.Regexp(t, `cfg.Client \(tokensource.Transport\): +200 200 200, 2 token requests`, r.stdout,
+		"one new token after the 401")
+	assert.Regexp(t, `oauth2.NewClient: +401 401 401, 1 token request: the token is kept until it expires in 1h0m0s`,
+		r.stdout, "x/oauth2 keeps the rejected token")
 }
 
 func TestServe(t *testing.T) {
