@@ -180,7 +180,7 @@ func demoRollover(ctx context.Context, say func(string, ...any)) error {
 		if s.err != nil {
 			return s.err
 		}
-		say("   %-35s %s, slowest call %5.1fms, %2d of %d callers waited", s.name+":",
+		say("   %-35s %s, slowest call %6.2fms, %2d of %d callers waited", s.name+":",
 			tokenRequests(s.fake.Requests()), float64(s.roll.slowest)/float64(time.Millisecond), s.roll.waited, rollCallers)
 	}
 	say("   waited: a call took over %v and brought a new token. tokensource renews in the background", slowCall)
