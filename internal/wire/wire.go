@@ -58,7 +58,7 @@ func JSONRequest(url string, body map[string]string, secrets ...string) *Request
 // redacted body.
 type Failure struct {
 	Response *http.Response // its body read and closed
-	Body     []byte         // at most MaxBody, the request's secrets redacted
+	Body     []byte         // at most MaxBody bytes, the request's secrets and the body's tokens redacted (see Redact)
 	Fields
 	RetryAfter time.Duration
 	Err        error // why a 2xx is unusable; nil for non-2xx
