@@ -64,9 +64,9 @@ type secret struct {
 
 type redactor []secret
 
-// escapings returns s, then each different form of it that Redact
-// matches: with each byte that is not UTF-8 as U+FFFD, as a JSON encoder
-// sends it, and escaped.
+// escapings returns s, then each other form of it that Redact matches: s
+// with each byte that is not UTF-8 made U+FFFD, as a JSON encoder sends
+// such a secret, and s escaped for JSON, URLs and HTML.
 func escapings(s string) []string {
 	forms := []string{string([]rune(s)), url.QueryEscape(s), url.PathEscape(s), html.EscapeString(s)}
 	for i := range 8 {
