@@ -25,10 +25,10 @@ import (
 //
 // The response is read tolerantly, because such endpoints rarely document
 // it: access_token or accessToken; token_type or tokenType (default
-// Bearer); expires_in or expiresIn, as a number or a numeric string, else
-// an absolute expires, expires_at, expiresAt or expiry (RFC 3339 or Unix
-// seconds), else DefaultLifetime; scope as a string or a list (see
-// [Scopes]). Error bodies in AbbeyCross's shape {errorId, code, text,
+// Bearer); expires_in or expiresIn, as a number or a plain decimal string,
+// else an absolute expires, expires_at, expiresAt or expiry (RFC 3339 or
+// Unix seconds; 0 is none), else a JWT access token's exp claim, else
+// DefaultLifetime; scope as a string or a list (see [Scopes]). Error bodies in AbbeyCross's shape {errorId, code, text,
 // parameter_name, parameter_value} fill [Error].
 type ClientCredentialsConfig struct {
 	// ClientID is sent in the body as client_id. Required.

@@ -33,7 +33,7 @@
 //   - Every HTTP failure is an [*Error], which also answers
 //     errors.As(err, new(*oauth2.RetrieveError)).
 //   - A response that gives no expiry yields a token that lives 5 minutes,
-//     not forever.
+//     not forever, unless its access token is a JWT with an exp claim.
 //   - Secrets and tokens never appear in error strings or formatted configs.
 package tokensource
 
@@ -91,7 +91,7 @@ type Error struct {
 	// header, 0 if it sent none.
 	RetryAfter time.Duration
 	// Body is the raw response body, at most 1 MiB, with the request's
-	// secrets replaced by "[redacted]".
+	// secrets and any token it carries replaced by "[redacted]".
 	Body []byte
 	// Response is the HTTP response; its body has already been read and
 	// closed.
