@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"time"
 
 	"golang.org/x/oauth2"
@@ -41,13 +42,17 @@ type Request struct {
 	Lifetime time.Duration // of a token whose response gives no expiry; 0 means DefaultLifetime
 }
 
+// jsonHeader is the header of every JSON request, shared by all of them:
+// Send copies it into each request.
+var jsonHeader = http.Header{"Content-Type": {"application/json"}, "Accept": {"application/json"}}
+
 // JSONRequest returns a POST of body as JSON to url.
 func JSONRequest(url string, body map[string]string, secrets ...string) *Request {
 	b, _ := json.Marshal(body) // a map of strings always marshals
 	return &Request{
 		Method:  http.MethodPost,
 		URL:     url,
-		Header:  http.Header{"Content-Type": {"application/json"}, "Accept": {"application/json"}},
+		Header:  jsonHeader,
 		Body:    b,
 		Secrets: secrets,
 	}
@@ -81,7 +86,7 @@ func (r *Request) Send(ctx context.Context, client *http.Client) (*oauth2.Token,
 		return nil, fmt.Errorf("tokensource: building token request: %w", err)
 	}
 	for k, v := range r.Header {
-		req.Header[k] = v
+		req.Header[k] = slices.Clone(v) // a RoundTripper may write to it
 	}
 	sent := time.Now()
 	resp, err := sameHost(client).Do(req)
