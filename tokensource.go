@@ -386,7 +386,10 @@ func parseURL(config, field, raw string) (string, error) {
 	case u.User != nil && u.Scheme == "http":
 		return "", invalid(config, field, "must not carry user info over plain http, which would send it in clear")
 	}
-	return u.String(), nil
+	if s := u.String(); s != raw {
+		return s, nil
+	}
+	return raw, nil // a source keeps the caller's string, not a copy of it
 }
 
 // Store shares tokens and failures among the sources of many processes, so
@@ -487,11 +490,11 @@ func decodeErr(b json.RawMessage) error {
 	return wrap(err, "another process's fetch failed")
 }
 
-// httpClient returns the configured client, else the oauth2.HTTPClient
+// httpClient returns client if it is not nil, else the oauth2.HTTPClient
 // value of ctx, else http.DefaultClient.
-func (s settings) httpClient(ctx context.Context) *http.Client {
-	if s.client != nil {
-		return s.client
+func httpClient(ctx context.Context, client *http.Client) *http.Client {
+	if client != nil {
+		return client
 	}
 	if c, ok := ctx.Value(oauth2.HTTPClient).(*http.Client); ok && c != nil {
 		return c
@@ -508,8 +511,9 @@ func (s settings) attempt(name string, r *wire.Request) (attempt, error) {
 	if err := s.retry.validate(name); err != nil {
 		return nil, err
 	}
+	client := s.client // all that an attempt, kept by every source, needs of s
 	return func(ctx context.Context) (*oauth2.Token, error) {
-		tok, err := r.Send(ctx, s.httpClient(ctx))
+		tok, err := r.Send(ctx, httpClient(ctx, client))
 		var f *wire.Failure
 		if errors.As(err, &f) {
 			return nil, newError(f)
