@@ -23,15 +23,21 @@ import (
 // same run:
 //
 //	go test -run '^$' -bench . -benchmem -count 10 . | benchstat -col /impl -
+//
+// A cached hit is a direct call of Token (impl=tokensource), which returns
+// a copy of the token, and a call of the ReuseTokenSource that
+// oauth2.NewClient sets over a source (impl=tokensource-in-NewClient).
 func BenchmarkCachedToken(b *testing.B) {
 	srv := newBenchServer(b)
+	fliqa := &tokensource.FliqaConfig{APIKey: "k", APISecret: "s", Environment: tokensource.FliqaSandbox,
+		TenantSlug: "t", BaseURL: srv.URL}
 	sources := map[string]oauth2.TokenSource{
-		"impl=tokensource": (&tokensource.FliqaConfig{APIKey: "k", APISecret: "s", Environment: tokensource.FliqaSandbox,
-			TenantSlug: "t", BaseURL: srv.URL}).TokenSource(context.Background()),
+		"impl=tokensource":              fliqa.TokenSource(context.Background()),
+		"impl=tokensource-in-NewClient": oauth2.ReuseTokenSource(nil, fliqa.TokenSource(context.Background())),
 		"impl=x-oauth2": oauth2.ReuseTokenSource(nil, oauth2.StaticTokenSource(&oauth2.Token{
 			AccessToken: "a", Expiry: timeIn(3600)})),
 	}
-	for _, impl := range []string{"impl=tokensource", "impl=x-oauth2"} {
+	for _, impl := range []string{"impl=tokensource", "impl=tokensource-in-NewClient", "impl=x-oauth2"} {
 		src := sources[impl]
 		if _, err := src.Token(); err != nil {
 			b.Fatal(err)
@@ -83,7 +89,7 @@ func BenchmarkFetch(b *testing.B) {
 	}
 }
 
-func newBenchServer(b *testing.B) *httptest.Server {
+func newBenchServer(b testing.TB) *httptest.Server {
 	body := []byte(`{"access_token":"eyJhbGciOiJIUzI1NiJ9.bench","token_type":"Bearer","expires_in":3600,"scope":"accounts"}`)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")

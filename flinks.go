@@ -63,10 +63,12 @@ type FlinksConfig struct {
 	// It runs within the fetch: for a renewal ahead of expiry, in the
 	// background while callers are served the current token; otherwise
 	// before the token is returned to the caller that needed it, so keep it
-	// short. If it panics during a caller's fetch, the panic reaches that
-	// caller; during a background renewal, it counts as a failed renewal,
-	// reported to Retry.Notify. Either way the source keeps its refresh
-	// token and fetches again later, calling the hook again.
+	// short. A panic counts as a failed fetch, with its cool-down (the
+	// error names the panic value's type only, as the value may hold the
+	// token); in a caller's fetch it then reaches that caller, and in a
+	// background renewal it is reported to Retry.Notify. Either way the
+	// source keeps its refresh token and fetches again after the
+	// cool-down, calling the hook again.
 	OnNewToken func(*oauth2.Token)
 	// HTTPClient sends the token requests. Optional; default the
 	// oauth2.HTTPClient value of the context, else http.DefaultClient.
@@ -138,8 +140,7 @@ func (c *FlinksConfig) TokenSource(ctx context.Context, t *oauth2.Token) oauth2.
 			"tokensource: FlinksConfig.TokenSource needs a valid token or a refresh token")}, c.ExpiryDelta)
 	}
 	r := &flinksRefresh{c: *c, refreshToken: t.RefreshToken} // later changes to c do not reach r
-	key := identity("flinks", c.baseURL(), c.ClientID, "refresh_token", t.RefreshToken)
-	return cached(ctx, r.attempt, c.Retry, retryable, t, c.ExpiryDelta, c.settings().shared(key, r.adopt))
+	return cached(ctx, r.attempt, c.Retry, retryable, t, c.ExpiryDelta, c.settings().shared(r.key, r.adopt))
 }
 
 // Client returns an HTTP client that adds a token from c.TokenSource(ctx, t)
@@ -163,7 +164,7 @@ func (c *FlinksConfig) ClientCredentialsTokenSource(ctx context.Context) oauth2.
 	if err != nil {
 		return failingSource{err}
 	}
-	key := identity("flinks", c.baseURL(), c.ClientID, "client_credentials", c.Scope)
+	key := identity("flinks", c.baseURL(), c.ClientID, c.ClientSecret, "client_credentials", c.Scope)
 	return c.settings().tokenSource(ctx, func(ctx context.Context) (*oauth2.Token, error) {
 		tok, err := a(ctx)
 		if err == nil {
@@ -249,6 +250,14 @@ func authorizationEnded(e *Error) bool {
 type flinksRefresh struct {
 	c            FlinksConfig
 	refreshToken string
+}
+
+// key is the Store key of r's tokens: its client and its refresh token as
+// it is now. Should Flinks ever send a new refresh token, r shares with
+// the processes that have the new one, and no longer with those that kept
+// the old one, whose failures are not its own.
+func (r *flinksRefresh) key() string {
+	return identity("flinks", r.c.baseURL(), r.c.ClientID, r.c.ClientSecret, "refresh_token", r.refreshToken)
 }
 
 // adopt puts the refresh token on a token another process obtained with

@@ -184,23 +184,37 @@ func TestFlinksRefreshKeepsTheRefreshToken(t *testing.T) {
 
 func TestFlinksHookThatPanicsHarmsNothing(t *testing.T) {
 	srv := newFlinksServer(t, flinksOK)
-	cfg := srv.config()
-	calls := 0
-	cfg.OnNewToken = func(tok *oauth2.Token) {
-		calls++
-		if calls == 1 {
-			panic("disk full")
+	fakeTime(t, func(t *testing.T, client *http.Client) {
+		cfg := srv.config()
+		cfg.HTTPClient = client
+		calls := 0
+		cfg.OnNewToken = func(tok *oauth2.Token) {
+			calls++
+			if calls <= 3 {
+				panic("disk full, could not store " + tok.RefreshToken)
+			}
 		}
-	}
-	src := cfg.TokenSource(t.Context(), &oauth2.Token{RefreshToken: flinksRefresh})
-	assert.PanicsWithValue(t, "disk full", func() { _, _ = src.Token() })
+		src := cfg.TokenSource(t.Context(), &oauth2.Token{RefreshToken: flinksRefresh})
+		assert.PanicsWithValue(t, "disk full, could not store "+flinksRefresh, func() { _, _ = src.Token() })
 
-	tok, err := src.Token()
-	require.NoError(t, err, "the source still works, and is not locked")
-	assert.Equal(t, "access-2", tok.AccessToken, "it fetched again, so the hook sees a token it can store")
-	assert.Equal(t, flinksRefresh, tok.RefreshToken)
-	assert.Equal(t, flinksRefresh, srv.body(1)["refresh_token"])
-	assert.Equal(t, 2, calls)
+		_, err := src.Token()
+		require.Error(t, err, "a hook that panics cools the source down like any failed fetch")
+		assert.Contains(t, err.Error(), "panic while fetching a token (a string)")
+		assert.NotContains(t, err.Error(), flinksRefresh, "the panic value is not in the error")
+		assert.Equal(t, int32(1), srv.requests.Load(), "nothing is sent during the cool-down")
+
+		for range 2 { // the hook panics on each probe, and the cool-downs grow
+			time.Sleep(time.Hour)
+			assert.Panics(t, func() { _, _ = src.Token() })
+		}
+		time.Sleep(time.Hour)
+		tok, err := src.Token()
+		require.NoError(t, err, "the source still works, and is not locked")
+		assert.Equal(t, "access-4", tok.AccessToken, "it fetched again, so the hook sees a token it can store")
+		assert.Equal(t, flinksRefresh, tok.RefreshToken)
+		assert.Equal(t, flinksRefresh, srv.body(3)["refresh_token"])
+		assert.Equal(t, 4, calls)
+	})
 }
 
 func TestFlinksErrors(t *testing.T) {

@@ -68,7 +68,7 @@ func (c *FliqaConfig) Token(ctx context.Context) (*oauth2.Token, error) {
 // is used for every fetch. Changes to c after the call do not affect it.
 func (c *FliqaConfig) TokenSource(ctx context.Context) oauth2.TokenSource {
 	a, err := c.attempt()
-	return c.settings().tokenSource(ctx, a, identity("fliqa", strings.TrimRight(c.BaseURL, "/"), c.Environment, c.TenantSlug, c.APIKey), err)
+	return c.settings().tokenSource(ctx, a, identity("fliqa", strings.TrimRight(c.BaseURL, "/"), c.Environment, c.TenantSlug, c.APIKey, c.APISecret), err)
 }
 
 // Client returns an HTTP client that adds a token from c.TokenSource(ctx)

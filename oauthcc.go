@@ -101,10 +101,10 @@ func (c *ClientCredentialsConfig) settings() settings {
 	return settings{client: c.HTTPClient, retry: c.Retry, expiryDelta: c.ExpiryDelta, store: c.Store}
 }
 
-// identity is the Store key of c's tokens: the endpoint, the client and
-// the parameters.
+// identity is the Store key of c's tokens: the endpoint, the client, its
+// secret and the parameters.
 func (c *ClientCredentialsConfig) identity() string {
-	parts := []string{c.TokenURL, cmp.Or(c.ClientIDField, "client_id"), c.ClientID}
+	parts := []string{c.TokenURL, cmp.Or(c.ClientIDField, "client_id"), c.ClientID, c.ClientSecret}
 	for _, k := range slices.Sorted(maps.Keys(c.EndpointParams)) {
 		parts = append(parts, k, c.EndpointParams[k])
 	}

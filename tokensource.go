@@ -271,16 +271,25 @@ func (t *Transport) token(ctx context.Context) (*oauth2.Token, error) {
 		return t.Source.Token()
 	}
 	type result struct {
-		tok *oauth2.Token
-		err error
+		tok      *oauth2.Token
+		err      error
+		panicked any // from a hook in the fetch: it goes on to the caller, if still there
 	}
 	done := make(chan result, 1)
 	go func() {
+		defer func() {
+			if r := recover(); r != nil {
+				done <- result{panicked: r}
+			}
+		}()
 		tok, err := t.Source.Token()
-		done <- result{tok, err}
+		done <- result{tok: tok, err: err}
 	}()
 	select {
 	case r := <-done:
+		if r.panicked != nil {
+			panic(r.panicked)
+		}
 		return r.tok, r.err
 	case <-ctx.Done():
 		return nil, fmt.Errorf("tokensource: request ended while waiting for a token: %w", context.Cause(ctx))
@@ -402,15 +411,18 @@ func parseURL(config, field, raw string) (string, error) {
 // to renew ahead of expiry. It takes a token or a failure that another
 // process stored; otherwise it fetches under the Store's lock, and the
 // other processes wait for what it stores, for as long as a fetch may
-// take (its budget and a second), then fetch on their own. A Store that
-// fails or is slow never fails a token: the source fetches on its own and
-// tells RetryPolicy.Notify.
+// take (its budget and a second), or until the lock is let go of without
+// an outcome, then fetch on their own. A Store that fails or is slow never
+// fails a token: the source fetches on its own and tells
+// RetryPolicy.Notify. Each call gets a context that ends within a second;
+// a Store must return when it ends.
 //
-// Keys name a source's identity (provider, endpoint, client id or tenant;
-// a Flinks refresh source by its refresh token) as a hash: they hold no
-// secret. Values carry access tokens, so a Store must keep them from other
-// eyes, as redisstore does by sealing them. A Store must be safe for
-// concurrent use.
+// Keys name a source's identity (provider, endpoint, client id or tenant,
+// and the secret; a Flinks refresh source by its refresh token) as a
+// SHA-256 hash: they hold no secret, and replicas with different secrets,
+// as during a rotation, never share a token or a failure. Values carry
+// access tokens, so a Store must keep them from other eyes, as redisstore
+// does by sealing them. A Store must be safe for concurrent use.
 type Store interface {
 	// Get returns the value stored at key, or nil and no error if there is
 	// none.
@@ -432,7 +444,7 @@ type settings struct {
 }
 
 // identity is the Store key of a source: its provider and a hash of what
-// identifies its tokens.
+// identifies its tokens, its secrets included.
 func identity(provider string, parts ...string) string {
 	h := sha256.New()
 	for _, p := range parts {
@@ -442,10 +454,10 @@ func identity(provider string, parts ...string) string {
 	return provider + ":" + hex.EncodeToString(h.Sum(nil)[:16])
 }
 
-// shared says how a source with the Store key key shares its tokens, or
-// is nil without a Store. adopt, if set, readies a token another process
-// fetched.
-func (s settings) shared(key string, adopt func(*oauth2.Token) *oauth2.Token) *cache.Shared {
+// shared says how a source with the Store key that key returns shares its
+// tokens, or is nil without a Store. adopt, if set, readies a token another
+// process fetched.
+func (s settings) shared(key func() string, adopt func(*oauth2.Token) *oauth2.Token) *cache.Shared {
 	if s.store == nil {
 		return nil
 	}
@@ -536,7 +548,7 @@ func (s settings) tokenSource(ctx context.Context, a attempt, key string, err er
 	if err != nil {
 		return failingSource{err}
 	}
-	return cached(ctx, a, s.retry, retryable, nil, s.expiryDelta, s.shared(key, nil))
+	return cached(ctx, a, s.retry, retryable, nil, s.expiryDelta, s.shared(func() string { return key }, nil))
 }
 
 // failingSource is a source whose configuration is invalid: every call

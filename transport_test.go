@@ -177,3 +177,93 @@ func TestRequestDeadlineBoundsTheWaitForAToken(t *testing.T) {
 	assert.Equal(t, http.StatusOK, resp.StatusCode)
 	assert.Equal(t, int32(1), tokens.requests.Load(), "the same fetch served the next request")
 }
+
+func TestAnAPIThatRejectsEveryTokenCostsFewTokenRequests(t *testing.T) {
+	tokens := newFliqaServer(t, "", lasting(3600, nil))
+	api := newAPI(t, http.StatusUnauthorized, func(string) bool { return true })
+	fakeTime(t, func(t *testing.T, client *http.Client) {
+		cfg := tokens.config("")
+		cfg.HTTPClient = client
+		cfg.Retry = &tokensource.RetryPolicy{MaxInterval: time.Minute} // the first pause
+		apiClient := &http.Client{Transport: &tokensource.Transport{Source: cfg.TokenSource(t.Context()), Base: client.Transport}}
+		get := func() {
+			resp, err := apiClient.Get(api.URL)
+			require.NoError(t, err)
+			resp.Body.Close()
+			assert.Equal(t, http.StatusUnauthorized, resp.StatusCode)
+		}
+		for range 50 {
+			get()
+		}
+		assert.Equal(t, int32(2), tokens.requests.Load(), "a new token for the first 401, then none within the pause")
+		time.Sleep(time.Minute)
+		get()
+		assert.Equal(t, int32(3), tokens.requests.Load(), "after the pause, a new token")
+		time.Sleep(time.Minute)
+		get()
+		assert.Equal(t, int32(3), tokens.requests.Load(), "rejected too: the pause doubled")
+		time.Sleep(time.Minute)
+		get()
+		assert.Equal(t, int32(4), tokens.requests.Load())
+	})
+}
+
+func TestTokensAreSafeToWrapInOAuth2NewClient(t *testing.T) {
+	tokens := newFliqaServer(t, "", lasting(360, nil))
+	api := newAPI(t, http.StatusUnauthorized, func(string) bool { return false })
+	src := tokens.config("").TokenSource(context.Background())
+	a, err := src.Token()
+	require.NoError(t, err)
+	b, err := src.Token()
+	require.NoError(t, err)
+	assert.NotSame(t, a, b, "each caller gets a token of its own")
+	assert.Equal(t, a, b)
+
+	// oauth2.NewClient sets a ReuseTokenSource over src, which writes to
+	// each token it gets: -race fails here if callers share one.
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			resp, err := oauth2.NewClient(context.Background(), src).Get(api.URL)
+			if assert.NoError(t, err) {
+				resp.Body.Close()
+			}
+			tok, err := src.Token()
+			if assert.NoError(t, err) {
+				assert.True(t, tok.Valid())
+			}
+		})
+	}
+	wg.Wait()
+	assert.Equal(t, int32(1), tokens.requests.Load())
+}
+
+func TestAPanickingHookReachesTheCallerThroughTheClient(t *testing.T) {
+	srv := newFlinksServer(t, flinksOK)
+	api := newAPI(t, http.StatusUnauthorized, func(string) bool { return false })
+	cfg := srv.config()
+	cfg.OnNewToken = func(*oauth2.Token) { panic("disk full") }
+	client := cfg.Client(context.Background(), &oauth2.Token{RefreshToken: flinksRefresh})
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute) // the wait for a token runs aside
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, api.URL, nil)
+	assert.PanicsWithValue(t, "disk full", func() { _, _ = client.Do(req) }, "not a crash of the process")
+	assert.Equal(t, int32(0), api.requests.Load())
+}
+
+func TestAGivenTokenIsServedUntilExpiryDelta(t *testing.T) {
+	srv := newFlinksServer(t, flinksOK)
+	for _, tc := range []struct {
+		left time.Duration
+		want string
+	}{
+		{8 * time.Second, "access-1"}, // within the 10s ExpiryDelta: replaced, as x/oauth2 would
+		{time.Hour, "given"},
+	} {
+		src := srv.config().TokenSource(context.Background(),
+			&oauth2.Token{AccessToken: "given", RefreshToken: flinksRefresh, Expiry: time.Now().Add(tc.left)})
+		tok, err := src.Token()
+		require.NoError(t, err)
+		assert.Equal(t, tc.want, tok.AccessToken, "%v left", tc.left)
+	}
+}

@@ -16,6 +16,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -64,7 +65,7 @@ type Options struct {
 type Source struct {
 	front    atomic.Pointer[reuse] // replaced when its token is invalidated
 	tok      atomic.Pointer[oauth2.Token]
-	rejected atomic.Pointer[string] // the access token last invalidated, never adopted from the store
+	rejected atomic.Pointer[oauth2.Token] // the token last invalidated: neither it nor an older one is adopted from the store
 	ctx      context.Context
 	fetch    Fetch
 	opts     *Options
@@ -73,6 +74,15 @@ type Source struct {
 	lifetime time.Duration // of tok when it was obtained
 	failed   *failure      // since the last failed fetch; nil after a success
 	busy     chan struct{} // while a fetch runs; closed when it ends
+	dropped  *dropped      // the last token invalidated; nil if none was
+}
+
+// dropped is when a token was last invalidated, and the pause before
+// another may be: an API that rejects every token must not cost a token
+// request per API request.
+type dropped struct {
+	at    time.Time
+	pause time.Duration
 }
 
 // failure is the last failed fetch and the cool-down after it, kept apart
@@ -92,7 +102,9 @@ func New(ctx context.Context, fetch Fetch, tok *oauth2.Token, opts *Options) *So
 	s := &Source{ctx: ctx, fetch: fetch, opts: opts}
 	if tok != nil && tok.AccessToken != "" {
 		s.tok.Store(new(*tok)) // the caller's token stays the caller's
-		s.lifetime = max(time.Until(tok.Expiry), 0)
+		// How long it lived is unknown: it is served until ExpiryDelta
+		// before its expiry, as x/oauth2 would serve it.
+		s.lifetime = max(time.Until(tok.Expiry), 4*opts.ExpiryDelta)
 	}
 	s.front.Store(s.newFront())
 	return s
@@ -104,21 +116,26 @@ func (s *Source) newFront() *reuse {
 	return &reuse{oauth2.ReuseTokenSourceWithExpiry(nil, &inner{s: s}, max(MaxWindow, s.opts.ExpiryDelta))}
 }
 
-// Token returns the current token, fetching one if there is none. The
-// front has the say; it asks s only within the token's window.
+// Token returns a copy of the current token, fetching one if there is
+// none. The front has the say; it asks s only within the token's window.
+//
+// Each call gets a copy of its own because x/oauth2 writes to the tokens
+// it is handed: a ReuseTokenSource set over s (as oauth2.NewClient sets
+// one) would otherwise write to a token that other callers read.
 func (s *Source) Token() (*oauth2.Token, error) {
 	for {
 		if _, err := s.front.Load().Token(); err != nil {
 			return nil, err
 		}
 		if tok := s.tok.Load(); tok != nil { // nil only if invalidated meanwhile
-			return tok, nil
+			return new(*tok), nil
 		}
 	}
 }
 
 // TryToken returns the current token if it can without waiting, starting a
-// renewal in its window as Token does.
+// renewal in its window as Token does. The token is s's own: the caller
+// must not write to it, nor hand it to code that might.
 func (s *Source) TryToken() (*oauth2.Token, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -127,14 +144,29 @@ func (s *Source) TryToken() (*oauth2.Token, bool) {
 
 // Invalidate drops tok if it is still the current token, so that the next
 // call fetches another, and reports whether it did.
+//
+// A token is dropped at once, unless another was dropped less than a pause
+// ago: MinCoolDown after the first, doubling up to MaxCoolDown while the
+// API rejects each new token within twice the pause. Within it, tok stays.
 func (s *Source) Invalidate(tok *oauth2.Token) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if cur := s.tok.Load(); tok == nil || cur == nil || cur.AccessToken != tok.AccessToken {
+	cur := s.tok.Load()
+	if tok == nil || cur == nil || cur.AccessToken != tok.AccessToken {
 		return false
 	}
+	now, pause := time.Now(), s.opts.MinCoolDown
+	if d := s.dropped; d != nil {
+		if now.Before(d.at.Add(d.pause)) {
+			return false
+		}
+		if now.Before(d.at.Add(2 * d.pause)) {
+			pause = min(2*d.pause, s.opts.MaxCoolDown)
+		}
+	}
+	s.dropped = &dropped{at: now, pause: pause}
 	s.tok.Store(nil)
-	s.rejected.Store(&tok.AccessToken)
+	s.rejected.Store(cur)
 	s.front.Store(s.newFront()) // the old front would serve tok until its window
 	return true
 }
@@ -213,22 +245,19 @@ func (s *Source) start() (probe bool) {
 }
 
 // run obtains a token, records the outcome, shares it, ends the fetch that
-// start began and returns the new token or the failure. A panic in a
-// background fetch (from a hook) is recorded as its failure; one in a
-// caller's fetch reaches that caller.
+// start began and returns the new token or the failure. A panic in the
+// fetch (from a hook) is recorded as its failure, so that the source cools
+// down rather than fetches on every call; in a caller's fetch, the panic
+// then goes on to that caller.
 func (s *Source) run(probe, background bool) (tok *oauth2.Token, err error) {
 	var o outcome
-	done := false
 	defer func() {
-		if background {
-			if r := recover(); r != nil {
-				o, done = outcome{err: fmt.Errorf("tokensource: panic while renewing a token: %v", r)}, true
-			}
+		r := recover()
+		if r != nil {
+			o = outcome{err: panicked(r)}
 		}
 		s.mu.Lock()
-		if done {
-			s.record(&o)
-		}
+		s.record(&o)
 		close(s.busy)
 		s.busy = nil
 		s.mu.Unlock()
@@ -236,15 +265,25 @@ func (s *Source) run(probe, background bool) (tok *oauth2.Token, err error) {
 			o.share(o)
 		}
 		switch {
-		case !done: // a caller's fetch panicked: the panic goes on
+		case r != nil && !background:
+			panic(r)
 		case o.err != nil && background && s.opts.Notify != nil && s.ctx.Err() == nil:
 			s.opts.Notify(o.err, o.wait)
 		}
 		tok, err = o.tok, o.err
 	}()
 	o = s.obtain(probe)
-	done = true
 	return o.tok, o.err
+}
+
+// panicked is the failure of a fetch that panicked with r. It names what
+// the runtime said, or only r's type: a hook's own panic value may hold a
+// token, and a failure is reported.
+func panicked(r any) error {
+	if re, ok := r.(runtime.Error); ok {
+		return fmt.Errorf("tokensource: panic while fetching a token: %v", re)
+	}
+	return fmt.Errorf("tokensource: panic while fetching a token (a %T)", r)
 }
 
 // outcome is what a fetch brought, or what another process's fetch

@@ -21,8 +21,9 @@ type Store interface {
 // Shared says how a source shares through a Store.
 type Shared struct {
 	Store Store
-	// Key names the source's identity in the store; it holds no secret.
-	Key string
+	// Key names the source's identity in the store, as it is when a fetch
+	// starts (a Flinks refresh token may change it); it holds no secret.
+	Key func() string
 	// LockTTL is how long a fetch may hold the store's lock: the fetch's
 	// budget and a margin. A process that waits for another's fetch waits
 	// this long at most.
@@ -35,53 +36,70 @@ type Shared struct {
 	Adopt func(*oauth2.Token) *oauth2.Token
 }
 
-// poll is how often a process waiting for another's fetch looks for its
-// outcome.
-const poll = 50 * time.Millisecond
+const (
+	// poll is how often a process waiting for another's fetch looks for
+	// its outcome, and for its lock.
+	poll = 50 * time.Millisecond
+
+	// StoreTimeout bounds each call of a Store.
+	StoreTimeout = time.Second
+)
 
 // obtain gets a new token: from the store if another process has just
 // obtained one, or has just failed and is cooling down; else by fetching,
-// under the store's lock so that one process fetches for all. Trouble with
-// the store never fails a token: the source fetches on its own, and tells
-// Notify.
+// under the store's lock so that one process fetches for all. A process
+// that finds the lock taken waits for the outcome, or takes the lock once
+// its holder lets go of it without one (it died, or gave up), for LockTTL
+// at most. Trouble with the store never fails a token: the source fetches
+// on its own, and tells Notify.
 func (s *Source) obtain(probe bool) outcome {
 	sh := s.opts.Shared
 	if sh == nil {
 		tok, err := s.fetch(s.ctx, probe)
 		return outcome{tok: tok, err: err}
 	}
-	seen, err := s.load()
+	key := sh.Key()
+	seen, err := s.load(key)
 	if err != nil {
 		return s.alone(probe, err)
 	}
 	if o, ok := s.adoptable(seen); ok {
 		return o
 	}
-	unlock, err := sh.Store.Lock(s.ctx, sh.Key, sh.LockTTL)
-	if err != nil {
-		return s.alone(probe, err)
-	}
-	if unlock == nil { // another process is fetching: wait for what it brings
-		for end := time.Now().Add(sh.LockTTL); time.Now().Before(end); {
-			select {
-			case <-s.ctx.Done():
-				return outcome{err: s.ctx.Err()}
-			case <-time.After(poll):
-			}
-			e, err := s.load()
-			if err != nil {
-				return s.alone(probe, err)
-			}
-			if e != nil && (seen == nil || e.Stamp != seen.Stamp) {
-				if o, ok := s.adoptable(e); ok {
-					return o
-				}
-				seen = e
-			}
+	for end := time.Now().Add(sh.LockTTL); ; {
+		ctx, cancel := context.WithTimeout(s.ctx, StoreTimeout)
+		unlock, err := sh.Store.Lock(ctx, key, sh.LockTTL)
+		cancel()
+		switch {
+		case err != nil:
+			return s.alone(probe, err)
+		case unlock != nil:
+			return s.locked(probe, key, unlock)
+		case !time.Now().Before(end):
+			return s.alone(probe, errors.New("tokensource: store: no outcome from the process holding the lock"))
 		}
-		return s.alone(probe, errors.New("tokensource: store: no outcome from the process holding the lock"))
+		select { // another process is fetching: wait for what it brings
+		case <-s.ctx.Done():
+			return outcome{err: s.ctx.Err()}
+		case <-time.After(poll):
+		}
+		e, err := s.load(key)
+		if err != nil {
+			return s.alone(probe, err)
+		}
+		if e != nil && (seen == nil || e.Stamp != seen.Stamp) {
+			if o, ok := s.adoptable(e); ok {
+				return o
+			}
+			seen = e
+		}
 	}
-	if e, err := s.load(); err == nil {
+}
+
+// locked fetches holding the store's lock on key, and shares the outcome
+// before letting go of it.
+func (s *Source) locked(probe bool, key string, unlock func()) outcome {
+	if e, err := s.load(key); err == nil {
 		if o, ok := s.adoptable(e); ok { // it came just before the lock
 			unlock()
 			return o
@@ -97,7 +115,7 @@ func (s *Source) obtain(probe bool) outcome {
 	held = false
 	return outcome{tok: tok, err: err, share: func(o outcome) {
 		defer unlock()
-		s.save(o)
+		s.save(key, o)
 	}}
 }
 
@@ -138,8 +156,10 @@ const entryVersion = 1
 
 // load reads the source's entry; a value it cannot read (another version,
 // or garbage) counts as none, and is overwritten by the next outcome.
-func (s *Source) load() (*entry, error) {
-	b, err := s.opts.Shared.Store.Get(s.ctx, s.opts.Shared.Key)
+func (s *Source) load(key string) (*entry, error) {
+	ctx, cancel := context.WithTimeout(s.ctx, StoreTimeout)
+	defer cancel()
+	b, err := s.opts.Shared.Store.Get(ctx, key)
 	if err != nil || b == nil {
 		return nil, err
 	}
@@ -152,20 +172,24 @@ func (s *Source) load() (*entry, error) {
 }
 
 // adoptable returns the outcome e holds if this source should take it
-// rather than fetch: a token that is usable and newer than its own (and
-// not one it was told the API rejected), or a failure still cooling down.
+// rather than fetch: a token that is usable and newer than its own and
+// than the one it was last told the API rejected, or a failure still
+// cooling down (for MaxWait at most, whatever another process's clock
+// says).
 func (s *Source) adoptable(e *entry) (outcome, bool) {
 	now := time.Now()
 	switch {
 	case e == nil:
 	case e.Failure != nil && now.Before(e.Failure.Until):
-		return outcome{err: s.opts.Shared.DecodeErr(e.Failure.Err), until: e.Failure.Until, base: e.Failure.Base}, true
+		until := e.Failure.Until
+		if limit := now.Add(MaxWait); until.After(limit) {
+			until = limit
+		}
+		return outcome{err: s.opts.Shared.DecodeErr(e.Failure.Err), until: until, base: e.Failure.Base}, true
 	case e.Token != nil:
 		t := e.Token
-		cur := s.tok.Load()
 		margin := min(s.opts.ExpiryDelta, t.Lifetime/4)
-		if !now.Before(t.Expiry.Add(-margin)) || (s.rejected.Load() != nil && *s.rejected.Load() == t.AccessToken) ||
-			(cur != nil && (cur.AccessToken == t.AccessToken || !t.Expiry.After(cur.Expiry))) {
+		if !now.Before(t.Expiry.Add(-margin)) || !newer(t, s.tok.Load()) || !newer(t, s.rejected.Load()) {
 			break
 		}
 		tok := (&oauth2.Token{AccessToken: t.AccessToken, TokenType: t.TokenType, Expiry: t.Expiry, ExpiresIn: t.ExpiresIn}).
@@ -178,8 +202,13 @@ func (s *Source) adoptable(e *entry) (outcome, bool) {
 	return outcome{}, false
 }
 
-// save shares a recorded outcome of this process's fetch.
-func (s *Source) save(o outcome) {
+// newer reports whether t is another token than ref, and expires later.
+func newer(t *sharedToken, ref *oauth2.Token) bool {
+	return ref == nil || (t.AccessToken != ref.AccessToken && t.Expiry.After(ref.Expiry))
+}
+
+// save shares a recorded outcome of this process's fetch at key.
+func (s *Source) save(key string, o outcome) {
 	e := entry{Version: entryVersion, Stamp: time.Now().UnixNano()}
 	var ttl time.Duration
 	switch {
@@ -195,7 +224,9 @@ func (s *Source) save(o outcome) {
 	}
 	b, err := json.Marshal(e)
 	if err == nil {
-		err = s.opts.Shared.Store.Set(s.ctx, s.opts.Shared.Key, b, max(ttl, time.Second))
+		ctx, cancel := context.WithTimeout(s.ctx, StoreTimeout)
+		err = s.opts.Shared.Store.Set(ctx, key, b, max(ttl, time.Second))
+		cancel()
 	}
 	if err != nil && s.opts.Notify != nil {
 		s.opts.Notify(fmt.Errorf("tokensource: store unavailable, the outcome stays in this process: %w", err), 0)
