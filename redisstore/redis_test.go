@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -81,6 +82,19 @@ func (r *redisServer) stop() {
 	_ = r.cmd.Process.Kill()
 	_ = r.cmd.Wait()
 	r.cmd = nil
+}
+
+// pause stops the server without ending it, as a Redis stuck in a long
+// command would be, until resume.
+func (r *redisServer) pause()  { r.signal(syscall.SIGSTOP) }
+func (r *redisServer) resume() { r.signal(syscall.SIGCONT) }
+
+func (r *redisServer) signal(sig syscall.Signal) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.cmd != nil && r.cmd.Process != nil {
+		_ = r.cmd.Process.Signal(sig)
+	}
 }
 
 // client returns a client of the server, closed when t ends.

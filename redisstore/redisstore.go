@@ -113,7 +113,9 @@ func (s *Store) Set(ctx context.Context, key string, value []byte, ttl time.Dura
 }
 
 // Lock takes the lock named key for ttl with SET NX, and returns a function
-// that deletes it only while it still holds this call's random value.
+// that deletes it only while it still holds this call's random value. When
+// Lock fails (Redis slow or away), it deletes the lock in the background
+// should its SET NX reach Redis after all.
 func (s *Store) Lock(ctx context.Context, key string, ttl time.Duration) (func(), error) {
 	var b [16]byte
 	_, _ = rand.Read(b[:]) // never fails
@@ -124,14 +126,38 @@ func (s *Store) Lock(ctx context.Context, key string, ttl time.Duration) (func()
 		taken, err = s.client.SetNX(ctx, name, value, ttl).Result()
 		return err
 	})
-	if err != nil || !taken {
+	if err != nil {
+		go s.abandon(name, value, ttl)
 		return nil, err
+	}
+	if !taken {
+		return nil, nil
 	}
 	return func() {
 		_ = s.do(context.WithoutCancel(ctx), func(ctx context.Context) error {
 			return unlock.Run(ctx, s.client, []string{name}, value).Err()
 		})
 	}, nil
+}
+
+// abandon deletes the lock name while it holds value, for as long as it
+// could: a SET NX that failed or timed out on this side may still have
+// reached Redis, and would leave a lock nobody lets go of until its ttl.
+// It tries until it deletes it or the ttl has passed, less and less often.
+func (s *Store) abandon(name, value string, ttl time.Duration) {
+	wait := 50 * time.Millisecond
+	for end := time.Now().Add(ttl); time.Now().Before(end); wait = min(2*wait, time.Second) {
+		var deleted int64
+		err := s.do(context.Background(), func(ctx context.Context) error {
+			var err error
+			deleted, err = unlock.Run(ctx, s.client, []string{name}, value).Int64()
+			return err
+		})
+		if err == nil && deleted == 1 {
+			return
+		}
+		time.Sleep(wait)
+	}
 }
 
 // unlock deletes a lock only if it still holds the value of its taker.

@@ -74,7 +74,7 @@ type Source struct {
 	lifetime time.Duration // of tok when it was obtained
 	failed   *failure      // since the last failed fetch; nil after a success
 	busy     chan struct{} // while a fetch runs; closed when it ends
-	dropped  *dropped      // the last token invalidated; nil if none was
+	dropped  *dropped      // when a token was last invalidated; nil if none was
 }
 
 // dropped is when a token was last invalidated, and the pause before

@@ -1,0 +1,218 @@
+package redisstore_test
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"regexp"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"golang.org/x/oauth2"
+
+	"github.com/fintechauth/tokensource"
+	"github.com/fintechauth/tokensource/redisstore"
+	"github.com/fintechauth/tokensource/tokensourcetest"
+)
+
+// The edges of sharing: lock holders that go away, Redis that stalls,
+// replicas that disagree, and values that lie.
+
+// patientConfig is an AbbeyCross config on fake sharing through store,
+// whose fetches may take 3s, so that a waiter may wait 4s for a lock.
+func patientConfig(fake *tokensourcetest.AbbeyCross, store tokensource.Store) *tokensource.ClientCredentialsConfig {
+	return &tokensource.ClientCredentialsConfig{ClientID: fake.ClientID, ClientSecret: fake.ClientSecret,
+		TokenURL: fake.URL + "/v1/oauth/token", Store: store,
+		Retry: &tokensource.RetryPolicy{MaxInterval: 10 * time.Millisecond, MaxElapsedTime: 3 * time.Second}}
+}
+
+// storeKey returns the key under which the one source of a test stores its
+// outcome, without the prefix.
+func storeKey(t *testing.T, r *redisServer) string {
+	keys, err := r.client(t).Keys(context.Background(), "tokensource:oauth:*").Result()
+	require.NoError(t, err)
+	require.Len(t, keys, 1)
+	return strings.TrimPrefix(keys[0], "tokensource:")
+}
+
+func TestAWaiterTakesTheLockItsHolderLetsGoOf(t *testing.T) {
+	r := startRedis(t)
+	fake := tokensourcetest.NewAbbeyCross(t)
+	fake.SetLatency(300 * time.Millisecond)
+	store := newStore(t, r, redisstore.Options{EncryptionKey: testKey})
+	ctx, shutDown := context.WithCancel(context.Background())
+	holder := patientConfig(fake, store).TokenSource(ctx)
+	go func() { _, _ = holder.Token() }()
+	time.Sleep(50 * time.Millisecond) // the holder has the lock and is fetching
+	time.AfterFunc(50*time.Millisecond, shutDown)
+
+	start := time.Now()
+	tok, err := patientConfig(fake, store).TokenSource(context.Background()).Token()
+	require.NoError(t, err)
+	assert.NotEmpty(t, tok.AccessToken)
+	assert.Less(t, time.Since(start), 2*time.Second, "it fetched once the holder let go, not after the lock's 4s")
+}
+
+func TestADeadHoldersLockHoldsNoOnePastItsExpiry(t *testing.T) {
+	r := startRedis(t)
+	fake := tokensourcetest.NewAbbeyCross(t)
+	store := newStore(t, r, redisstore.Options{EncryptionKey: testKey})
+	_, err := patientConfig(fake, store).TokenSource(context.Background()).Token()
+	require.NoError(t, err)
+	key := storeKey(t, r)
+	require.NoError(t, r.client(t).Del(context.Background(), "tokensource:"+key).Err())
+
+	taken := time.Now()
+	unlock, err := store.Lock(context.Background(), key, time.Second) // a holder that dies holding it
+	require.NoError(t, err)
+	require.NotNil(t, unlock)
+	time.Sleep(900 * time.Millisecond)
+	_, err = patientConfig(fake, store).TokenSource(context.Background()).Token()
+	require.NoError(t, err)
+	assert.Less(t, time.Since(taken), 2*time.Second, "the waiter fetched when the lock expired at 1s")
+	assert.Equal(t, 2, fake.Requests())
+}
+
+func TestALockThatTimedOutIsLetGoOf(t *testing.T) {
+	r := startRedis(t)
+	store := newStore(t, r, redisstore.Options{EncryptionKey: testKey, Timeout: 100 * time.Millisecond})
+	r.pause()
+	unlock, err := store.Lock(context.Background(), "k", time.Minute)
+	require.Error(t, err)
+	assert.Nil(t, unlock)
+	r.resume() // the SET NX, sent before the timeout, now takes the lock
+	assert.Eventually(t, func() bool {
+		n, err := r.client(t).Exists(context.Background(), "tokensource:lock:k").Result()
+		return err == nil && n == 0
+	}, 5*time.Second, 20*time.Millisecond, "nobody holds the lock, so nobody may keep it")
+	unlock, err = store.Lock(context.Background(), "k", time.Minute)
+	require.NoError(t, err)
+	assert.NotNil(t, unlock)
+}
+
+func TestReplicasWithAnotherSecretShareNothing(t *testing.T) {
+	r := startRedis(t)
+	fake := tokensourcetest.NewAbbeyCross(t)
+	store := newStore(t, r, redisstore.Options{EncryptionKey: testKey})
+	stale := patientConfig(fake, store)
+	stale.ClientSecret = "the-secret-before-rotation"
+	_, err := stale.TokenSource(context.Background()).Token()
+	require.Error(t, err, "refused by the provider")
+
+	tok, err := patientConfig(fake, store).TokenSource(context.Background()).Token()
+	require.NoError(t, err, "the refusal of another secret is not this replica's failure")
+	_, err = stale.TokenSource(context.Background()).Token()
+	require.Error(t, err, "nor is this replica's token the stale replica's")
+	assert.NotEmpty(t, tok.AccessToken)
+}
+
+func TestACoolDownReadFromTheStoreLastsADayAtMost(t *testing.T) {
+	r := startRedis(t)
+	fake := tokensourcetest.NewAbbeyCross(t)
+	fake.SetWorkingHours(false, "")
+	store := newStore(t, r, redisstore.Options{EncryptionKey: testKey})
+	cfg := patientConfig(fake, store)
+	cfg.Retry.MaxElapsedTime = 100 * time.Millisecond
+	_, err := cfg.TokenSource(context.Background()).Token()
+	require.Error(t, err)
+	key := storeKey(t, r)
+
+	// A replica whose clock runs years ahead stores a failure until then.
+	value, err := store.Get(context.Background(), key)
+	require.NoError(t, err)
+	var e map[string]any
+	require.NoError(t, json.Unmarshal(value, &e))
+	e["failure"].(map[string]any)["until"] = time.Now().Add(10 * 365 * 24 * time.Hour)
+	value, err = json.Marshal(e)
+	require.NoError(t, err)
+	require.NoError(t, store.Set(context.Background(), key, value, time.Hour))
+
+	src := cfg.TokenSource(context.Background())
+	_, err = src.Token()
+	require.Error(t, err)
+	_, err = src.Token()
+	require.Error(t, err)
+	assert.Regexp(t, regexp.MustCompile(`next attempt in (23h59m[0-9.]+s|24h0m0s)`), err.Error())
+}
+
+func TestATokenOlderThanTheOneRejectedIsNotAdopted(t *testing.T) {
+	r := startRedis(t)
+	fake := tokensourcetest.NewAbbeyCross(t)
+	store := newStore(t, r, redisstore.Options{EncryptionKey: testKey})
+	a := patientConfig(fake, store).TokenSource(context.Background())
+	first, err := a.Token()
+	require.NoError(t, err)
+	key := storeKey(t, r)
+	old, err := store.Get(context.Background(), key)
+	require.NoError(t, err)
+
+	b := patientConfig(fake, store).TokenSource(context.Background())
+	second, err := b.Token()
+	require.NoError(t, err)
+	require.Equal(t, first.AccessToken, second.AccessToken, "b took a's token")
+	require.True(t, tokensource.Invalidate(b, second))
+	third, err := b.Token()
+	require.NoError(t, err)
+	require.NotEqual(t, first.AccessToken, third.AccessToken, "b fetched another")
+
+	require.NoError(t, store.Set(context.Background(), key, old, time.Hour)) // the store goes back to the first
+	time.Sleep(20 * time.Millisecond)                                        // past the pause between two rejections
+	require.True(t, tokensource.Invalidate(b, third))
+	fourth, err := b.Token()
+	require.NoError(t, err)
+	assert.NotEqual(t, first.AccessToken, fourth.AccessToken, "older than the one rejected: not adopted")
+	assert.Equal(t, 3, fake.Requests())
+}
+
+// TestAFlinksSourceFollowsItsNewRefreshToken runs against a Flinks-like
+// endpoint that, unlike Flinks, replaces the refresh token on each
+// refresh and refuses the old one.
+func TestAFlinksSourceFollowsItsNewRefreshToken(t *testing.T) {
+	r := startRedis(t)
+	var issued atomic.Int32
+	var current atomic.Value
+	current.Store("refresh-0")
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		var body map[string]string
+		_ = json.NewDecoder(req.Body).Decode(&body)
+		w.Header().Set("Content-Type", "application/json")
+		if body["refresh_token"] != current.Load() {
+			w.WriteHeader(http.StatusBadRequest)
+			_, _ = w.Write([]byte(`{"error":"invalid_grant"}`))
+			return
+		}
+		n := issued.Add(1)
+		next := "refresh-" + string(rune('0'+n))
+		current.Store(next)
+		_ = json.NewEncoder(w).Encode(map[string]any{"access_token": "access-" + string(rune('0'+n)),
+			"token_type": "Bearer", "expires_in": 299, "refresh_token": next})
+	}))
+	t.Cleanup(srv.Close)
+	store := newStore(t, r, redisstore.Options{EncryptionKey: testKey})
+	cfg := &tokensource.FlinksConfig{ClientID: "id", ClientSecret: "secret", BaseURL: srv.URL, Store: store,
+		Retry: &tokensource.RetryPolicy{MaxInterval: 10 * time.Millisecond}}
+	loaded := &oauth2.Token{RefreshToken: "refresh-0"} // as two processes load it
+	moved, stayed := cfg.TokenSource(context.Background(), loaded), cfg.TokenSource(context.Background(), loaded)
+
+	tok, err := moved.Token()
+	require.NoError(t, err)
+	assert.Equal(t, "refresh-1", tok.RefreshToken)
+	kept, err := stayed.Token()
+	require.NoError(t, err)
+	assert.Equal(t, tok.AccessToken, kept.AccessToken, "shared under the refresh token both started with")
+
+	require.True(t, tokensource.Invalidate(stayed, kept))
+	_, err = stayed.Token()
+	require.ErrorIs(t, err, tokensource.ErrReauthorizationRequired, "its refresh token was replaced")
+
+	require.True(t, tokensource.Invalidate(moved, tok))
+	tok, err = moved.Token()
+	require.NoError(t, err, "the other's failure under the old refresh token is not this source's")
+	assert.Equal(t, "access-2", tok.AccessToken)
+	assert.Equal(t, "refresh-2", tok.RefreshToken)
+}
