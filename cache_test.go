@@ -229,3 +229,42 @@ func TestPanickingHookInABackgroundRenewalIsAFailedRenewal(t *testing.T) {
 		assert.Equal(t, int32(2), hooked.Load(), "the hook is called again for the token that replaced it")
 	})
 }
+
+// sourceFunc is an oauth2.TokenSource of a user's own, for RetryTokenSource.
+type sourceFunc func() (*oauth2.Token, error)
+
+func (f sourceFunc) Token() (*oauth2.Token, error) { return f() }
+
+func TestAFetchThatBringsNothingCoolsDown(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		first sourceFunc
+	}{
+		{"runtime.Goexit, as t.Fatal in a hook", func() (*oauth2.Token, error) { runtime.Goexit(); return nil, nil }},
+		{"neither a token nor an error", func() (*oauth2.Token, error) { return nil, nil }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var calls atomic.Int32
+			src := tokensource.RetryTokenSource(t.Context(), sourceFunc(func() (*oauth2.Token, error) {
+				if calls.Add(1) == 1 {
+					return tc.first()
+				}
+				return &oauth2.Token{AccessToken: "ok", Expiry: time.Now().Add(time.Hour)}, nil
+			}), &tokensource.RetryPolicy{MaxInterval: 20 * time.Millisecond})
+			done := make(chan struct{})
+			go func() {
+				defer close(done)
+				_, _ = src.Token()
+			}()
+			<-done
+			_, err := src.Token()
+			require.Error(t, err, "the first fetch failed, and the source cools down")
+			assert.Contains(t, err.Error(), "the fetch ")
+			time.Sleep(50 * time.Millisecond)
+			tok, err := src.Token()
+			require.NoError(t, err, "not locked up")
+			assert.Equal(t, "ok", tok.AccessToken)
+			assert.Equal(t, int32(2), calls.Load())
+		})
+	}
+}

@@ -14,6 +14,7 @@ package cache
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"runtime"
@@ -245,16 +246,23 @@ func (s *Source) start() (probe bool) {
 }
 
 // run obtains a token, records the outcome, shares it, ends the fetch that
-// start began and returns the new token or the failure. A panic in the
-// fetch (from a hook) is recorded as its failure, so that the source cools
-// down rather than fetches on every call; in a caller's fetch, the panic
-// then goes on to that caller.
+// start began and returns the new token or the failure. A fetch that
+// panics (from a hook), ends its goroutine (runtime.Goexit, as t.Fatal
+// does) or brings neither a token nor an error is recorded as a failure,
+// so that the source cools down rather than fetches on every call; in a
+// caller's fetch, a panic then goes on to that caller.
 func (s *Source) run(probe, background bool) (tok *oauth2.Token, err error) {
 	var o outcome
+	returned := false
 	defer func() {
 		r := recover()
-		if r != nil {
+		switch {
+		case r != nil:
 			o = outcome{err: panicked(r)}
+		case !returned:
+			o = outcome{err: errors.New("tokensource: the fetch ended its goroutine (runtime.Goexit)")}
+		case o.tok == nil && o.err == nil:
+			o.err = errors.New("tokensource: the fetch returned neither a token nor an error")
 		}
 		s.mu.Lock()
 		s.record(&o)
@@ -273,6 +281,7 @@ func (s *Source) run(probe, background bool) (tok *oauth2.Token, err error) {
 		tok, err = o.tok, o.err
 	}()
 	o = s.obtain(probe)
+	returned = true
 	return o.tok, o.err
 }
 
