@@ -127,7 +127,7 @@ func (s *Store) Lock(ctx context.Context, key string, ttl time.Duration) (func()
 		return err
 	})
 	if err != nil {
-		go s.abandon(name, value, ttl)
+		go s.abandon(name, value)
 		return nil, err
 	}
 	if !taken {
@@ -140,13 +140,13 @@ func (s *Store) Lock(ctx context.Context, key string, ttl time.Duration) (func()
 	}, nil
 }
 
-// abandon deletes the lock name while it holds value, for as long as it
-// could: a SET NX that failed or timed out on this side may still have
-// reached Redis, and would leave a lock nobody lets go of until its ttl.
-// It tries until it deletes it or the ttl has passed, less and less often.
-func (s *Store) abandon(name, value string, ttl time.Duration) {
-	wait := 50 * time.Millisecond
-	for end := time.Now().Add(ttl); time.Now().Before(end); wait = min(2*wait, time.Second) {
+// abandon deletes the lock name if it holds value: a SET NX that failed or
+// timed out on this side may still reach Redis, and leave a lock nobody
+// lets go of until its ttl. It tries five times over about a second (more
+// if Redis is slow), and stops once it has deleted it; a lock it misses
+// expires with its ttl, as a dead holder's does.
+func (s *Store) abandon(name, value string) {
+	for wait := 50 * time.Millisecond; wait <= 800*time.Millisecond; wait *= 2 {
 		var deleted int64
 		err := s.do(context.Background(), func(ctx context.Context) error {
 			var err error
