@@ -44,7 +44,8 @@ const (
 // passed, without a request. The cool-down starts near MaxInterval, doubles
 // while failures continue, up to MaxCoolDown, and is never shorter than the
 // provider's Retry-After. The first call after it sends one request; its
-// success ends the cool-down.
+// success ends the cool-down. The same pause, from MaxInterval up to
+// MaxCoolDown, spaces out the tokens an API rejects (see [Invalidate]).
 type RetryPolicy struct {
 	// InitialInterval is the first wait between attempts. Optional; default
 	// 250ms.

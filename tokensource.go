@@ -312,7 +312,11 @@ func (t *Transport) send(req *http.Request, body io.ReadCloser, tok *oauth2.Toke
 // next call fetches another. Callers that already hold tok keep it. It
 // reports whether src dropped tok: false when tok had already been
 // replaced (so that many requests rejected for one token cost one new
-// fetch), or when src is not a cached source of this package.
+// fetch), when src is not a cached source of this package, or within the
+// pause after src dropped another token. That pause is
+// RetryPolicy.MaxInterval at first and doubles, up to MaxCoolDown, while
+// the API rejects each new token too, so that an API that rejects every
+// token does not cost a token request per API request.
 // [Transport] calls it on every 401.
 func Invalidate(src oauth2.TokenSource, tok *oauth2.Token) bool {
 	s, ok := src.(*cache.Source)
