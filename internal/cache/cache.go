@@ -61,8 +61,9 @@ type Options struct {
 //
 // Its front, an oauth2.ReuseTokenSource, decides when to ask it; the token
 // the front holds is a private copy with just the access token and expiry,
-// because the front writes to what it holds. Callers get the current token
-// itself, which nothing here writes to.
+// because the front writes to what it holds. Token's callers get a copy of
+// the current token each; TryToken's get the token itself, which nothing
+// here writes to.
 type Source struct {
 	front    atomic.Pointer[reuse] // replaced when its token is invalidated
 	tok      atomic.Pointer[oauth2.Token]
