@@ -41,8 +41,8 @@ const (
 	// its outcome, and for its lock.
 	poll = 50 * time.Millisecond
 
-	// StoreTimeout bounds each call of a Store.
-	StoreTimeout = time.Second
+	// storeTimeout bounds each call of a Store.
+	storeTimeout = time.Second
 )
 
 // obtain gets a new token: from the store if another process has just
@@ -67,7 +67,7 @@ func (s *Source) obtain(probe bool) outcome {
 		return o
 	}
 	for end := time.Now().Add(sh.LockTTL); ; {
-		ctx, cancel := context.WithTimeout(s.ctx, StoreTimeout)
+		ctx, cancel := context.WithTimeout(s.ctx, storeTimeout)
 		unlock, err := sh.Store.Lock(ctx, key, sh.LockTTL)
 		cancel()
 		switch {
@@ -157,7 +157,7 @@ const entryVersion = 1
 // load reads the source's entry; a value it cannot read (another version,
 // or garbage) counts as none, and is overwritten by the next outcome.
 func (s *Source) load(key string) (*entry, error) {
-	ctx, cancel := context.WithTimeout(s.ctx, StoreTimeout)
+	ctx, cancel := context.WithTimeout(s.ctx, storeTimeout)
 	defer cancel()
 	b, err := s.opts.Shared.Store.Get(ctx, key)
 	if err != nil || b == nil {
@@ -224,7 +224,7 @@ func (s *Source) save(key string, o outcome) {
 	}
 	b, err := json.Marshal(e)
 	if err == nil {
-		ctx, cancel := context.WithTimeout(s.ctx, StoreTimeout)
+		ctx, cancel := context.WithTimeout(s.ctx, storeTimeout)
 		err = s.opts.Shared.Store.Set(ctx, key, b, max(ttl, time.Second))
 		cancel()
 	}
