@@ -14,7 +14,7 @@ import (
 
 	"golang.org/x/oauth2"
 
-	"github.com/fintechauth/tokensource/internal/config"
+	"github.com/fintechauth/tokensource/internal/safeprint"
 	"github.com/fintechauth/tokensource/internal/wire"
 )
 
@@ -175,13 +175,13 @@ func (c *FlinksConfig) ClientCredentialsTokenSource(ctx context.Context) oauth2.
 }
 
 // String redacts the client secret from %v and %+v.
-func (c FlinksConfig) String() string { return config.Format(c, false, "ClientSecret") }
+func (c FlinksConfig) String() string { return safeprint.Format(c, false, "ClientSecret") }
 
 // GoString redacts the client secret from %#v.
-func (c FlinksConfig) GoString() string { return config.Format(c, true, "ClientSecret") }
+func (c FlinksConfig) GoString() string { return safeprint.Format(c, true, "ClientSecret") }
 
 // LogValue redacts the client secret from what log/slog prints.
-func (c FlinksConfig) LogValue() slog.Value { return config.LogValue(c, "ClientSecret") }
+func (c FlinksConfig) LogValue() slog.Value { return safeprint.LogValue(c, "ClientSecret") }
 
 func (c *FlinksConfig) settings() settings {
 	return settings{client: c.HTTPClient, retry: c.Retry, expiryDelta: c.ExpiryDelta, store: c.Store}

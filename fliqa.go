@@ -11,7 +11,7 @@ import (
 
 	"golang.org/x/oauth2"
 
-	"github.com/fintechauth/tokensource/internal/config"
+	"github.com/fintechauth/tokensource/internal/safeprint"
 	"github.com/fintechauth/tokensource/internal/wire"
 )
 
@@ -80,13 +80,13 @@ func (c *FliqaConfig) Client(ctx context.Context) *http.Client {
 }
 
 // String redacts the API secret from %v and %+v.
-func (c FliqaConfig) String() string { return config.Format(c, false, "APISecret") }
+func (c FliqaConfig) String() string { return safeprint.Format(c, false, "APISecret") }
 
 // GoString redacts the API secret from %#v.
-func (c FliqaConfig) GoString() string { return config.Format(c, true, "APISecret") }
+func (c FliqaConfig) GoString() string { return safeprint.Format(c, true, "APISecret") }
 
 // LogValue redacts the API secret from what log/slog prints.
-func (c FliqaConfig) LogValue() slog.Value { return config.LogValue(c, "APISecret") }
+func (c FliqaConfig) LogValue() slog.Value { return safeprint.LogValue(c, "APISecret") }
 
 func (c *FliqaConfig) settings() settings {
 	return settings{client: c.HTTPClient, retry: c.Retry, expiryDelta: c.ExpiryDelta, store: c.Store}

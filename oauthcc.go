@@ -12,7 +12,7 @@ import (
 
 	"golang.org/x/oauth2"
 
-	"github.com/fintechauth/tokensource/internal/config"
+	"github.com/fintechauth/tokensource/internal/safeprint"
 	"github.com/fintechauth/tokensource/internal/wire"
 )
 
@@ -89,13 +89,13 @@ func (c *ClientCredentialsConfig) Client(ctx context.Context) *http.Client {
 }
 
 // String redacts the client secret from %v and %+v.
-func (c ClientCredentialsConfig) String() string { return config.Format(c, false, "ClientSecret") }
+func (c ClientCredentialsConfig) String() string { return safeprint.Format(c, false, "ClientSecret") }
 
 // GoString redacts the client secret from %#v.
-func (c ClientCredentialsConfig) GoString() string { return config.Format(c, true, "ClientSecret") }
+func (c ClientCredentialsConfig) GoString() string { return safeprint.Format(c, true, "ClientSecret") }
 
 // LogValue redacts the client secret from what log/slog prints.
-func (c ClientCredentialsConfig) LogValue() slog.Value { return config.LogValue(c, "ClientSecret") }
+func (c ClientCredentialsConfig) LogValue() slog.Value { return safeprint.LogValue(c, "ClientSecret") }
 
 func (c *ClientCredentialsConfig) settings() settings {
 	return settings{client: c.HTTPClient, retry: c.Retry, expiryDelta: c.ExpiryDelta, store: c.Store}

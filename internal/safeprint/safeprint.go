@@ -1,6 +1,6 @@
-// Package config prints the library's config structs for fmt and
+// Package safeprint prints the library's config structs for fmt and
 // log/slog without their secrets.
-package config
+package safeprint
 
 import (
 	"fmt"

@@ -1,0 +1,162 @@
+package tokensource
+
+import (
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"golang.org/x/oauth2"
+
+	"github.com/fintechauth/tokensource/internal/wire"
+)
+
+// Error is the error for every token response that did not yield a token:
+// any non-2xx status, and a 2xx whose body is not a usable token.
+// errors.As(err, new(*oauth2.RetrieveError)) also succeeds for it, so code
+// written for x/oauth2 keeps working.
+type Error struct {
+	// StatusCode is the HTTP status of the response.
+	StatusCode int
+	// Code is the provider's error code (Fliqa errorCode, OAuth error,
+	// AbbeyCross code).
+	Code string
+	// SubCode is the provider's finer error code (Fliqa errorSubCode).
+	SubCode string
+	// Message is the provider's human-readable text (Fliqa errorMessage,
+	// OAuth error_description, AbbeyCross text).
+	Message string
+	// RequestID identifies the request or event at the provider (Fliqa
+	// requestId, AbbeyCross errorId); quote it to their support.
+	RequestID string
+	// ResourceID is the provider's id of the resource concerned (Fliqa
+	// resourceId).
+	ResourceID string
+	// DocumentationURL points at the provider's explanation of the error
+	// (Fliqa documentationUrl, OAuth error_uri).
+	DocumentationURL string
+	// ParameterName and ParameterValue name the request field that failed
+	// validation, when the provider says (AbbeyCross parameter_name and
+	// parameter_value).
+	ParameterName  string
+	ParameterValue any
+	// RetryAfter is the wait the provider asked for in a Retry-After
+	// header, 0 if it sent none.
+	RetryAfter time.Duration
+	// Body is the raw response body, at most 1 MiB, with the request's
+	// secrets and any token it carries replaced by "[redacted]".
+	Body []byte
+	// Response is the HTTP response; its body has already been read and
+	// closed.
+	Response *http.Response
+
+	err error // why a 2xx response is unusable, nil for non-2xx
+}
+
+func (e *Error) Error() string {
+	var b strings.Builder
+	b.WriteString("tokensource: ")
+	if r := e.Response; r != nil && r.Request != nil {
+		fmt.Fprintf(&b, "%s %s: ", r.Request.Method, r.Request.URL.Redacted())
+	}
+	b.WriteString(strconv.Itoa(e.StatusCode))
+	if t := http.StatusText(e.StatusCode); t != "" {
+		b.WriteString(" " + t)
+	}
+	if e.err != nil {
+		b.WriteString(": " + e.err.Error())
+	}
+	if e.Code != "" {
+		b.WriteString(": " + e.Code)
+		if e.SubCode != "" {
+			b.WriteString("/" + e.SubCode)
+		}
+	}
+	if e.ParameterName != "" {
+		b.WriteString(" (parameter " + e.ParameterName + ")")
+	}
+	if e.Message != "" {
+		b.WriteString(": " + e.Message)
+	}
+	if e.RequestID != "" {
+		b.WriteString(" [request id " + e.RequestID + "]")
+	}
+	if e.RetryAfter > 0 {
+		b.WriteString(" (retry after " + e.RetryAfter.String() + ")")
+	}
+	return wire.Printable(b.String())
+}
+
+// Unwrap returns why a 2xx response was unusable, or nil.
+func (e *Error) Unwrap() error { return e.err }
+
+// As lets errors.As find an *oauth2.RetrieveError in e, with Response, Body,
+// ErrorCode (Code), ErrorDescription (Message) and ErrorURI
+// (DocumentationURL) filled.
+func (e *Error) As(target any) bool {
+	p, ok := target.(**oauth2.RetrieveError)
+	if ok {
+		*p = &oauth2.RetrieveError{
+			Response:         e.Response,
+			Body:             e.Body,
+			ErrorCode:        e.Code,
+			ErrorDescription: e.Message,
+			ErrorURI:         e.DocumentationURL,
+		}
+	}
+	return ok
+}
+
+// newError is the Error for a response that did not yield a token.
+func newError(f *wire.Failure) *Error {
+	return &Error{
+		StatusCode:       f.Response.StatusCode,
+		Code:             f.Code,
+		SubCode:          f.SubCode,
+		Message:          f.Message,
+		RequestID:        f.RequestID,
+		ResourceID:       f.ResourceID,
+		DocumentationURL: f.DocumentationURL,
+		ParameterName:    f.ParameterName,
+		ParameterValue:   f.ParameterValue,
+		RetryAfter:       f.RetryAfter,
+		Body:             f.Body,
+		Response:         f.Response,
+		err:              f.Err,
+	}
+}
+
+// ConfigError reports a config field that is missing or wrong. It is
+// returned before any request is sent, and never retried.
+type ConfigError struct {
+	Config  string // the config type, e.g. "FliqaConfig"
+	Field   string // the field, e.g. "TenantSlug" or "Retry.MaxInterval"
+	Problem string // what is wrong, e.g. "is required"
+}
+
+func (e *ConfigError) Error() string {
+	return "tokensource: " + e.Config + "." + e.Field + " " + e.Problem
+}
+
+// invalid reports a config field that is missing or wrong.
+func invalid(config, field, problem string) error {
+	return &ConfigError{Config: config, Field: field, Problem: problem}
+}
+
+// wrapped adds context to an error message without repeating the
+// "tokensource: " prefix, and keeps err for errors.Is and errors.As.
+type wrapped struct {
+	msg string
+	err error
+}
+
+func wrap(err error, format string, args ...any) error {
+	return &wrapped{fmt.Sprintf(format, args...), err}
+}
+
+func (w *wrapped) Error() string { return "tokensource: " + w.msg + ": " + message(w.err) }
+func (w *wrapped) Unwrap() error { return w.err }
+
+// message is err's text without the "tokensource: " prefix.
+func message(err error) string { return strings.TrimPrefix(err.Error(), "tokensource: ") }

@@ -1,0 +1,96 @@
+package tokensource
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"time"
+
+	"golang.org/x/oauth2"
+
+	"github.com/fintechauth/tokensource/internal/cache"
+)
+
+// Store shares tokens and failures among the sources of many processes, so
+// that a fleet of replicas costs a provider what one process costs: one
+// token request per rollover, and one probe per cool-down while the
+// provider fails. Set it as the Store field of a config; package
+// github.com/fintechauth/tokensource/redisstore implements it on Redis.
+//
+// A source consults its Store only when it needs a token: on a miss, and
+// to renew ahead of expiry. It takes a token or a failure that another
+// process stored; otherwise it fetches under the Store's lock, and the
+// other processes wait for what it stores, for as long as a fetch may
+// take (its budget and a second), or until the lock is let go of without
+// an outcome, then fetch on their own. A Store that fails or is slow never
+// fails a token: the source fetches on its own and tells
+// RetryPolicy.Notify. Each call gets a context that ends within a second;
+// a Store must return when it ends.
+//
+// Keys name a source's identity (provider, endpoint, client id or tenant,
+// and the secret; a Flinks refresh source by its refresh token) as a
+// SHA-256 hash: they hold no secret, and replicas with different secrets,
+// as during a rotation, never share a token or a failure. Values carry
+// access tokens, so a Store must keep them from other eyes, as redisstore
+// does by sealing them. A Store must be safe for concurrent use.
+type Store interface {
+	// Get returns the value stored at key, or nil and no error if there is
+	// none.
+	Get(ctx context.Context, key string) ([]byte, error)
+	// Set stores value at key, to expire after ttl.
+	Set(ctx context.Context, key string, value []byte, ttl time.Duration) error
+	// Lock takes the lock named key for ttl if nobody holds it, and returns
+	// a function that releases it if this call still holds it; it returns
+	// a nil function if somebody else holds the lock.
+	Lock(ctx context.Context, key string, ttl time.Duration) (unlock func(), err error)
+}
+
+// shared says how a source with the Store key that key returns shares its
+// tokens, or is nil without a Store. adopt, if set, readies a token another
+// process fetched.
+func (s settings) shared(key func() string, adopt func(*oauth2.Token) *oauth2.Token) *cache.Shared {
+	if s.store == nil {
+		return nil
+	}
+	return &cache.Shared{Store: s.store, Key: key, LockTTL: s.retry.withDefaults().budget() + time.Second,
+		EncodeErr: encodeErr, DecodeErr: decodeErr, Adopt: adopt}
+}
+
+// sharedError is a failure as another process gets it through a Store:
+// what Error says, without the response.
+type sharedError struct {
+	Status     int           `json:"status,omitempty"`
+	Code       string        `json:"code,omitempty"`
+	SubCode    string        `json:"sub_code,omitempty"`
+	Message    string        `json:"message,omitempty"`
+	RequestID  string        `json:"request_id,omitempty"`
+	RetryAfter time.Duration `json:"retry_after,omitempty"`
+	Reauth     bool          `json:"reauth,omitempty"`
+	Text       string        `json:"text"`
+}
+
+func encodeErr(err error) json.RawMessage {
+	se := sharedError{Text: message(err), Reauth: errors.Is(err, ErrReauthorizationRequired)}
+	if e := new(Error); errors.As(err, &e) {
+		se.Status, se.Code, se.SubCode, se.Message, se.RequestID, se.RetryAfter =
+			e.StatusCode, e.Code, e.SubCode, e.Message, e.RequestID, e.RetryAfter
+	}
+	b, _ := json.Marshal(se) // strings and numbers always marshal
+	return b
+}
+
+func decodeErr(b json.RawMessage) error {
+	var se sharedError
+	_ = json.Unmarshal(b, &se)
+	err := errors.New("tokensource: " + se.Text)
+	if se.Status != 0 {
+		err = &Error{StatusCode: se.Status, Code: se.Code, SubCode: se.SubCode, Message: se.Message,
+			RequestID: se.RequestID, RetryAfter: se.RetryAfter}
+	}
+	if se.Reauth {
+		err = &reauthError{err}
+	}
+	return wrap(err, "another process's fetch failed")
+}
+
+// httpClient returns client if it is not nil, else the oauth2.HTTPClient

@@ -1,0 +1,161 @@
+package tokensource
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+
+	"golang.org/x/oauth2"
+
+	"github.com/fintechauth/tokensource/internal/cache"
+)
+
+// Transport is an http.RoundTripper that authorizes each request with a
+// token from Source, as oauth2.Transport does, and does two things more:
+//
+//   - A request waits for a token only as long as its context allows: when
+//     the context ends first, RoundTrip returns an error wrapping its cause,
+//     and the fetch goes on for the other callers. With a cached source of
+//     this package, a request that finds a valid token does not wait at all.
+//   - When the API answers 401, the token the request carried is
+//     invalidated (see [Invalidate]) and the request is sent once more with
+//     a new token, if its body can be sent again: it has none, or
+//     Request.GetBody is set (http.NewRequest sets it for a bytes.Reader,
+//     bytes.Buffer or strings.Reader). A 401 means the request was not
+//     processed, so this is safe for any method. A second 401, or one whose
+//     body cannot be replayed, is returned as it is. A 403 is a permission
+//     answer and is returned as it is.
+//
+// The configs' Client methods use it.
+type Transport struct {
+	// Source supplies the tokens. Required.
+	Source oauth2.TokenSource
+	// Base sends the requests. Optional; default http.DefaultTransport.
+	Base http.RoundTripper
+}
+
+// RoundTrip authorizes req and sends it, as described at [Transport].
+func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
+	bodyClosed := false // by the base RoundTripper, once it has req
+	if req.Body != nil {
+		defer func() {
+			if !bodyClosed {
+				req.Body.Close()
+			}
+		}()
+	}
+	if t.Source == nil {
+		return nil, errors.New("tokensource: Transport.Source is nil")
+	}
+	tok, err := t.token(req.Context())
+	if err != nil {
+		return nil, err
+	}
+	bodyClosed = true
+	resp, err := t.send(req, req.Body, tok)
+	if err != nil || resp.StatusCode != http.StatusUnauthorized {
+		return resp, err
+	}
+	Invalidate(t.Source, tok)
+	body := req.Body // nil or http.NoBody: nothing to replay
+	if body != nil && body != http.NoBody {
+		if req.GetBody == nil {
+			return resp, nil
+		}
+		if body, err = req.GetBody(); err != nil {
+			return resp, nil
+		}
+	}
+	fresh, err := t.token(req.Context())
+	if err != nil || fresh.AccessToken == tok.AccessToken {
+		if body != nil {
+			body.Close()
+		}
+		return resp, nil // no other token to try: the 401 stands
+	}
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	resp.Body.Close()
+	return t.send(req, body, fresh)
+}
+
+// token returns a token for a request with ctx, waiting for a fetch no
+// longer than ctx allows.
+func (t *Transport) token(ctx context.Context) (*oauth2.Token, error) {
+	if s, ok := t.Source.(*cache.Source); ok {
+		if tok, ok := s.TryToken(); ok {
+			return tok, nil
+		}
+	}
+	if ctx.Done() == nil {
+		return t.Source.Token()
+	}
+	type result struct {
+		tok      *oauth2.Token
+		err      error
+		panicked any // from a hook in the fetch: it goes on to the caller, if still there
+	}
+	done := make(chan result, 1)
+	go func() {
+		defer func() {
+			if r := recover(); r != nil {
+				done <- result{panicked: r}
+			}
+		}()
+		tok, err := t.Source.Token()
+		done <- result{tok: tok, err: err}
+	}()
+	select {
+	case r := <-done:
+		if r.panicked != nil {
+			panic(r.panicked)
+		}
+		return r.tok, r.err
+	case <-ctx.Done():
+		return nil, fmt.Errorf("tokensource: request ended while waiting for a token: %w", context.Cause(ctx))
+	}
+}
+
+// send sends a copy of req with body, authorized by tok.
+func (t *Transport) send(req *http.Request, body io.ReadCloser, tok *oauth2.Token) (*http.Response, error) {
+	req = req.Clone(req.Context())
+	req.Body = body
+	tok.SetAuthHeader(req)
+	if t.Base != nil {
+		return t.Base.RoundTrip(req)
+	}
+	return http.DefaultTransport.RoundTrip(req)
+}
+
+// Invalidate tells src, a cached source of this package, that an API
+// rejected tok: if tok is still src's current token, src drops it and its
+// next call fetches another. Callers that already hold tok keep it. It
+// reports whether src dropped tok: false when tok had already been
+// replaced (so that many requests rejected for one token cost one new
+// fetch), when src is not a cached source of this package, or within the
+// pause after src dropped another token. That pause is
+// RetryPolicy.MaxInterval at first and doubles, up to MaxCoolDown, while
+// the API rejects each new token too, so that an API that rejects every
+// token does not cost a token request per API request.
+// [Transport] calls it on every 401.
+func Invalidate(src oauth2.TokenSource, tok *oauth2.Token) bool {
+	s, ok := src.(*cache.Source)
+	return ok && s.Invalidate(tok)
+}
+
+// newClient returns an HTTP client that authorizes its requests with
+// tokens from src through a [Transport], on the transport of the
+// oauth2.HTTPClient value of ctx, as oauth2.NewClient does.
+func newClient(ctx context.Context, src oauth2.TokenSource) *http.Client {
+	c, _ := ctx.Value(oauth2.HTTPClient).(*http.Client)
+	if c == nil {
+		c = http.DefaultClient
+	}
+	return &http.Client{
+		Transport:     &Transport{Source: src, Base: c.Transport},
+		CheckRedirect: c.CheckRedirect,
+		Jar:           c.Jar,
+		Timeout:       c.Timeout,
+	}
+}
