@@ -5,7 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
+	"net/url"
+	"strings"
 
 	"golang.org/x/oauth2"
 
@@ -13,7 +16,7 @@ import (
 )
 
 // Transport is an http.RoundTripper that authorizes each request with a
-// token from Source, as oauth2.Transport does, and does two things more:
+// token from Source, as oauth2.Transport does, and does three things more:
 //
 //   - A request waits for a token only as long as its context allows: when
 //     the context ends first, RoundTrip returns an error wrapping its cause,
@@ -27,6 +30,12 @@ import (
 //     processed, so this is safe for any method. A second 401, or one whose
 //     body cannot be replayed, is returned as it is. A 403 is a permission
 //     answer and is returned as it is.
+//   - A redirect carries the token only to the host and port of the
+//     original request, and never from https to plain http. Elsewhere the
+//     redirected request is sent without it, as net/http sends it without
+//     an Authorization header of the caller's: the server there answers
+//     as to a request without credentials, typically 401, which is then
+//     returned as it is. oauth2.Transport adds the token on every hop.
 //
 // The configs' Client methods use it.
 type Transport struct {
@@ -48,6 +57,10 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	if t.Source == nil {
 		return nil, errors.New("tokensource: Transport.Source is nil")
+	}
+	if !sameOrigin(req) {
+		bodyClosed = true
+		return t.base().RoundTrip(req)
 	}
 	tok, err := t.token(req.Context())
 	if err != nil {
@@ -122,10 +135,44 @@ func (t *Transport) send(req *http.Request, body io.ReadCloser, tok *oauth2.Toke
 	req = req.Clone(req.Context())
 	req.Body = body
 	tok.SetAuthHeader(req)
+	return t.base().RoundTrip(req)
+}
+
+func (t *Transport) base() http.RoundTripper {
 	if t.Base != nil {
-		return t.Base.RoundTrip(req)
+		return t.Base
 	}
-	return http.DefaultTransport.RoundTrip(req)
+	return http.DefaultTransport
+}
+
+// sameOrigin reports whether req may carry a token: it is not a redirect,
+// or it goes to the host and port of the request that was first redirected,
+// and not from https to http. An http.Client sets req.Response on each
+// redirected request, and the Transport sets Response.Request.
+func sameOrigin(req *http.Request) bool {
+	first := req
+	for hops := 0; first.Response != nil; hops++ {
+		if first.Response.Request == nil || first.Response.Request.URL == nil || hops > 100 {
+			return false // where the chain began is unknown
+		}
+		first = first.Response.Request
+	}
+	if first == req {
+		return true
+	}
+	return hostPort(first.URL) == hostPort(req.URL) && (first.URL.Scheme != "https" || req.URL.Scheme == "https")
+}
+
+// hostPort is u's host and port, the scheme's default port if u has none.
+func hostPort(u *url.URL) string {
+	port := u.Port()
+	if port == "" {
+		port = "80"
+		if u.Scheme == "https" {
+			port = "443"
+		}
+	}
+	return net.JoinHostPort(strings.ToLower(u.Hostname()), port)
 }
 
 // Invalidate tells src, a cached source of this package, that an API
