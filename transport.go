@@ -29,7 +29,9 @@ import (
 //     bytes.Buffer or strings.Reader). A 401 means the request was not
 //     processed, so this is safe for any method. A second 401, or one whose
 //     body cannot be replayed, is returned as it is. A 403 is a permission
-//     answer and is returned as it is.
+//     answer and is returned as it is. The body of a 401 that is replayed
+//     is closed unread, so an API that never finishes it cannot hold the
+//     request; the replay may need a new connection.
 //   - A redirect carries the token only to the host and port of the
 //     original request, and never from https to plain http. Elsewhere the
 //     redirected request is sent without it, as net/http sends it without
@@ -88,8 +90,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		}
 		return resp, nil // no other token to try: the 401 stands
 	}
-	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
-	resp.Body.Close()
+	resp.Body.Close() // unread: an API may never finish it, and the replay must not wait for it
 	return t.send(req, body, fresh)
 }
 

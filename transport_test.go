@@ -346,3 +346,62 @@ func TestATokenNeverFollowsARedirectToPlainHTTP(t *testing.T) {
 		"https://api.example:8443/f Bearer tok",
 	}, sent)
 }
+
+func TestA401ThatNeverEndsDoesNotHoldTheReplay(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		first int // bytes of the 401's body sent before it stalls
+	}{
+		{"headers, then nothing", 0},
+		{"a body trickling in", 1 << 10},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tokens := newFliqaServer(t, "", lasting(360, nil))
+			release, replayed := make(chan struct{}), make(chan struct{})
+			var requests atomic.Int32
+			api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if requests.Add(1) > 1 {
+					close(replayed)
+					_, _ = io.WriteString(w, "ok")
+					return
+				}
+				w.Header().Set("Content-Length", "65536")
+				w.WriteHeader(http.StatusUnauthorized)
+				_, _ = w.Write(make([]byte, tc.first))
+				w.(http.Flusher).Flush()
+				select { // the rest trickles in only after the replay, if ever
+				case <-replayed:
+				case <-release:
+					return
+				}
+				for range 8 {
+					_, _ = w.Write(make([]byte, 1<<10))
+					w.(http.Flusher).Flush()
+				}
+				<-release
+			}))
+			t.Cleanup(api.Close)
+			t.Cleanup(func() { close(release) }) // before api.Close, which waits for the handler
+
+			done := make(chan struct{})
+			var resp *http.Response
+			var err error
+			go func() {
+				defer close(done)
+				resp, err = tokens.config("").Client(context.Background()).Get(api.URL)
+			}()
+			select {
+			case <-done:
+			case <-time.After(time.Minute): // a hang, not a slow machine
+				t.Fatal("the replay waited for the body of the 401")
+			}
+			require.NoError(t, err)
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			assert.Equal(t, http.StatusOK, resp.StatusCode)
+			assert.Equal(t, "ok", string(b))
+			assert.Equal(t, int32(2), requests.Load())
+			assert.Equal(t, int32(2), tokens.requests.Load())
+		})
+	}
+}
