@@ -1,6 +1,7 @@
 package tokensource
 
 import (
+	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -152,6 +153,9 @@ func statusResponse(code int, retryAfter time.Duration) *http.Response {
 		Body:       http.NoBody,
 	}
 }
+
+// nilConfig is the error of a method called on a nil config.
+func nilConfig(name string) error { return errors.New("tokensource: nil *" + name) }
 
 // ConfigError reports a config field that is missing or wrong. It is
 // returned before any request is sent, and never retried.

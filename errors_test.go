@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"net/http/httptest"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -119,4 +121,55 @@ func TestAnErrorWithoutResponseStillAnswersAsRetrieveError(t *testing.T) {
 	err := error(&tokensource.Error{StatusCode: http.StatusBadGateway})
 	assertRetrieveError(t, err)
 	assert.True(t, errors.As(err, new(*tokensource.Error)))
+}
+
+func TestNilConfigsFailClearly(t *testing.T) {
+	var requests atomic.Int32
+	api := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { requests.Add(1) }))
+	t.Cleanup(api.Close)
+	ctx := context.Background()
+	tok := &oauth2.Token{AccessToken: "a", RefreshToken: "r", Expiry: time.Now().Add(time.Hour)}
+	get := func(c *http.Client) error {
+		resp, err := c.Get(api.URL)
+		if err == nil {
+			resp.Body.Close()
+		}
+		return err
+	}
+	var (
+		fliqa  *tokensource.FliqaConfig
+		flinks *tokensource.FlinksConfig
+		cc     *tokensource.ClientCredentialsConfig
+	)
+	for _, tc := range []struct {
+		name, want string
+		call       func() error
+	}{
+		{"FliqaConfig.Token", "FliqaConfig", func() error { _, err := fliqa.Token(ctx); return err }},
+		{"FliqaConfig.TokenSource", "FliqaConfig", func() error { _, err := fliqa.TokenSource(ctx).Token(); return err }},
+		{"FliqaConfig.Client", "FliqaConfig", func() error { return get(fliqa.Client(ctx)) }},
+		{"FlinksConfig.Exchange", "FlinksConfig", func() error { _, err := flinks.Exchange(ctx, "code"); return err }},
+		{"FlinksConfig.TokenSource", "FlinksConfig", func() error { _, err := flinks.TokenSource(ctx, tok).Token(); return err }},
+		{"FlinksConfig.Client", "FlinksConfig", func() error { return get(flinks.Client(ctx, tok)) }},
+		{"FlinksConfig.ClientCredentialsTokenSource", "FlinksConfig", func() error {
+			_, err := flinks.ClientCredentialsTokenSource(ctx).Token()
+			return err
+		}},
+		{"ClientCredentialsConfig.Token", "ClientCredentialsConfig", func() error { _, err := cc.Token(ctx); return err }},
+		{"ClientCredentialsConfig.TokenSource", "ClientCredentialsConfig", func() error {
+			_, err := cc.TokenSource(ctx).Token()
+			return err
+		}},
+		{"ClientCredentialsConfig.Client", "ClientCredentialsConfig", func() error { return get(cc.Client(ctx)) }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			for range 2 { // every call, not only the first
+				var err error
+				require.NotPanics(t, func() { err = tc.call() })
+				require.Error(t, err)
+				assert.Contains(t, err.Error(), "tokensource: nil *"+tc.want)
+			}
+		})
+	}
+	assert.Zero(t, requests.Load(), "nothing was sent")
 }

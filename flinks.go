@@ -97,6 +97,9 @@ type FlinksConfig struct {
 // request went out (a reset, a timeout, a 500) is returned as it is. A
 // spent or revoked code matches [ErrReauthorizationRequired].
 func (c *FlinksConfig) Exchange(ctx context.Context, code string) (*oauth2.Token, error) {
+	if c == nil {
+		return nil, nilConfig("FlinksConfig")
+	}
 	if err := require("FlinksConfig", "RedirectURL", c.RedirectURL); err != nil {
 		return nil, err
 	}
@@ -126,6 +129,9 @@ func (c *FlinksConfig) Exchange(ctx context.Context, code string) (*oauth2.Token
 // A t that is nil, or has expired and has no refresh token, yields a
 // tokensource: error and no request.
 func (c *FlinksConfig) TokenSource(ctx context.Context, t *oauth2.Token) oauth2.TokenSource {
+	if c == nil {
+		return failingSource{nilConfig("FlinksConfig")}
+	}
 	if _, err := c.grant(nil); err != nil {
 		return failingSource{err}
 	}
@@ -155,6 +161,9 @@ func (c *FlinksConfig) Client(ctx context.Context, t *oauth2.Token) *http.Client
 // client_credentials grant, with Scope when set. It is safe for concurrent
 // use; ctx is used for every fetch.
 func (c *FlinksConfig) ClientCredentialsTokenSource(ctx context.Context) oauth2.TokenSource {
+	if c == nil {
+		return failingSource{nilConfig("FlinksConfig")}
+	}
 	fields := map[string]string{"grant_type": "client_credentials"}
 	if c.Scope != "" {
 		fields["scope"] = c.Scope

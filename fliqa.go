@@ -59,6 +59,9 @@ type FliqaConfig struct {
 
 // Token fetches a new token, retrying as c.Retry allows. It caches nothing.
 func (c *FliqaConfig) Token(ctx context.Context) (*oauth2.Token, error) {
+	if c == nil {
+		return nil, nilConfig("FliqaConfig")
+	}
 	a, err := c.attempt()
 	return c.settings().token(ctx, a, err)
 }
@@ -67,6 +70,9 @@ func (c *FliqaConfig) Token(ctx context.Context) (*oauth2.Token, error) {
 // before expiry, then fetches another. It is safe for concurrent use; ctx
 // is used for every fetch. Changes to c after the call do not affect it.
 func (c *FliqaConfig) TokenSource(ctx context.Context) oauth2.TokenSource {
+	if c == nil {
+		return failingSource{nilConfig("FliqaConfig")}
+	}
 	a, err := c.attempt()
 	return c.settings().tokenSource(ctx, a, identity("fliqa", strings.TrimRight(c.BaseURL, "/"), c.Environment, c.TenantSlug, c.APIKey, c.APISecret), err)
 }

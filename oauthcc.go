@@ -68,6 +68,9 @@ type ClientCredentialsConfig struct {
 
 // Token fetches a new token, retrying as c.Retry allows. It caches nothing.
 func (c *ClientCredentialsConfig) Token(ctx context.Context) (*oauth2.Token, error) {
+	if c == nil {
+		return nil, nilConfig("ClientCredentialsConfig")
+	}
 	a, err := c.attempt()
 	return c.settings().token(ctx, a, err)
 }
@@ -76,6 +79,9 @@ func (c *ClientCredentialsConfig) Token(ctx context.Context) (*oauth2.Token, err
 // before expiry, then fetches another. It is safe for concurrent use; ctx
 // is used for every fetch. Changes to c after the call do not affect it.
 func (c *ClientCredentialsConfig) TokenSource(ctx context.Context) oauth2.TokenSource {
+	if c == nil {
+		return failingSource{nilConfig("ClientCredentialsConfig")}
+	}
 	a, err := c.attempt()
 	return c.settings().tokenSource(ctx, a, c.identity(), err)
 }

@@ -49,6 +49,9 @@ type Transport struct {
 
 // RoundTrip authorizes req and sends it, as described at [Transport].
 func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req == nil || req.URL == nil {
+		return nil, errors.New("tokensource: Transport.RoundTrip needs a request with a URL")
+	}
 	bodyClosed := false // by the base RoundTripper, once it has req
 	if req.Body != nil {
 		defer func() {
@@ -62,7 +65,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	if !sameOrigin(req) {
 		bodyClosed = true
-		return t.base().RoundTrip(req)
+		return t.roundTrip(req)
 	}
 	tok, err := t.token(req.Context())
 	if err != nil {
@@ -97,6 +100,15 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 // token returns a token for a request with ctx, waiting for a fetch no
 // longer than ctx allows.
 func (t *Transport) token(ctx context.Context) (*oauth2.Token, error) {
+	tok, err := t.wait(ctx)
+	if tok == nil && err == nil {
+		return nil, fmt.Errorf("tokensource: Transport.Source (%T) returned neither a token nor an error", t.Source)
+	}
+	return tok, err
+}
+
+// wait is token, without the check of what Source returned.
+func (t *Transport) wait(ctx context.Context) (*oauth2.Token, error) {
 	if s, ok := t.Source.(*cache.Source); ok {
 		if tok, ok := s.TryToken(); ok {
 			return tok, nil
@@ -135,15 +147,24 @@ func (t *Transport) token(ctx context.Context) (*oauth2.Token, error) {
 func (t *Transport) send(req *http.Request, body io.ReadCloser, tok *oauth2.Token) (*http.Response, error) {
 	req = req.Clone(req.Context())
 	req.Body = body
+	if req.Header == nil { // as an http.Client would have set it
+		req.Header = make(http.Header)
+	}
 	tok.SetAuthHeader(req)
-	return t.base().RoundTrip(req)
+	return t.roundTrip(req)
 }
 
-func (t *Transport) base() http.RoundTripper {
-	if t.Base != nil {
-		return t.Base
+// roundTrip sends req through Base, or http.DefaultTransport.
+func (t *Transport) roundTrip(req *http.Request) (*http.Response, error) {
+	base := t.Base
+	if base == nil {
+		base = http.DefaultTransport
 	}
-	return http.DefaultTransport
+	resp, err := base.RoundTrip(req)
+	if resp == nil && err == nil {
+		return nil, fmt.Errorf("tokensource: Transport.Base (%T) returned neither a response nor an error", base)
+	}
+	return resp, err
 }
 
 // sameOrigin reports whether req may carry a token: it is not a redirect,

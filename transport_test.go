@@ -405,3 +405,48 @@ func TestA401ThatNeverEndsDoesNotHoldTheReplay(t *testing.T) {
 		})
 	}
 }
+
+func TestTransportRefusesBrokenContracts(t *testing.T) {
+	var auth atomic.Value
+	api := httptest.NewServer(http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) {
+		auth.Store(r.Header.Get("Authorization"))
+	}))
+	t.Cleanup(api.Close)
+	static := oauth2.StaticTokenSource(&oauth2.Token{AccessToken: "tok"})
+	nothing := roundTripFunc(func(*http.Request) (*http.Response, error) { return nil, nil })
+	get := func() *http.Request { r, _ := http.NewRequest(http.MethodGet, api.URL, nil); return r }
+
+	t.Run("a request without a Header", func(t *testing.T) {
+		req := get()
+		req.Header = nil
+		var resp *http.Response
+		var err error
+		require.NotPanics(t, func() { resp, err = (&tokensource.Transport{Source: static}).RoundTrip(req) })
+		require.NoError(t, err)
+		resp.Body.Close()
+		assert.Equal(t, "Bearer tok", auth.Load(), "sent, authorized")
+		assert.Nil(t, req.Header, "the caller's request is not written to")
+	})
+	for _, tc := range []struct {
+		name string
+		tr   *tokensource.Transport
+		req  *http.Request
+		want string
+	}{
+		{"a Base that returns nothing", &tokensource.Transport{Source: static, Base: nothing}, get(),
+			"tokensource: Transport.Base (tokensource_test.roundTripFunc) returned neither a response nor an error"},
+		{"a Source that returns nothing", &tokensource.Transport{Source: sourceFunc(func() (*oauth2.Token, error) { return nil, nil })}, get(),
+			"tokensource: Transport.Source (tokensource_test.sourceFunc) returned neither a token nor an error"},
+		{"no request", &tokensource.Transport{Source: static}, nil, "tokensource: Transport.RoundTrip needs a request with a URL"},
+		{"no URL", &tokensource.Transport{Source: static}, &http.Request{Method: http.MethodGet}, "tokensource: Transport.RoundTrip needs a request with a URL"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var resp *http.Response
+			var err error
+			require.NotPanics(t, func() { resp, err = tc.tr.RoundTrip(tc.req) })
+			assert.Nil(t, resp)
+			require.Error(t, err)
+			assert.Equal(t, tc.want, err.Error())
+		})
+	}
+}
