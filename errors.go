@@ -154,6 +154,12 @@ func statusResponse(code int, retryAfter time.Duration) *http.Response {
 	}
 }
 
+// ErrRedirect is matched, through errors.Is, by the error of a token
+// request that its endpoint redirected to another host or port, or from
+// https to plain http. Such a redirect is refused, and never retried: it
+// would carry the credentials there.
+var ErrRedirect = wire.ErrRedirect
+
 // nilConfig is the error of a method called on a nil config.
 func nilConfig(name string) error { return errors.New("tokensource: nil *" + name) }
 

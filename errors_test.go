@@ -173,3 +173,17 @@ func TestNilConfigsFailClearly(t *testing.T) {
 	}
 	assert.Zero(t, requests.Load(), "nothing was sent")
 }
+
+func TestErrRedirectMatchesARefusedRedirect(t *testing.T) {
+	var elsewhere atomic.Int32
+	other := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { elsewhere.Add(1) }))
+	t.Cleanup(other.Close)
+	srv := newCCServer(t, nil, func(w http.ResponseWriter, _ int) {
+		w.Header().Set("Location", other.URL+"/v1/oauth/token")
+		w.WriteHeader(http.StatusTemporaryRedirect)
+	})
+	_, err := srv.config().Token(t.Context())
+	require.ErrorIs(t, err, tokensource.ErrRedirect)
+	assert.Zero(t, elsewhere.Load())
+	assert.Equal(t, int32(1), srv.requests.Load(), "not retried")
+}

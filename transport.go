@@ -213,10 +213,15 @@ func Invalidate(src oauth2.TokenSource, tok *oauth2.Token) bool {
 	return ok && s.Invalidate(tok)
 }
 
-// newClient returns an HTTP client that authorizes its requests with
+// NewClient returns an HTTP client that authorizes its requests with
 // tokens from src through a [Transport], on the transport of the
-// oauth2.HTTPClient value of ctx, as oauth2.NewClient does.
-func newClient(ctx context.Context, src oauth2.TokenSource) *http.Client {
+// oauth2.HTTPClient value of ctx, as oauth2.NewClient does. Prefer it to
+// oauth2.NewClient: a request rejected with 401 is sent again once with a
+// new token, its context bounds its wait for a token, a redirect elsewhere
+// does not carry the token, and no second cache hides src's renewal ahead
+// of expiry. The configs' Client methods use it; it serves
+// [RetryTokenSource] and any other source as well.
+func NewClient(ctx context.Context, src oauth2.TokenSource) *http.Client {
 	c, _ := ctx.Value(oauth2.HTTPClient).(*http.Client)
 	if c == nil {
 		c = http.DefaultClient
