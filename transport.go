@@ -34,10 +34,10 @@ import (
 //     request; the replay may need a new connection.
 //   - A redirect carries the token only to the host and port of the
 //     original request, and never from https to plain http. Elsewhere the
-//     redirected request is sent without it, as net/http sends it without
-//     an Authorization header of the caller's: the server there answers
-//     as to a request without credentials, typically 401, which is then
-//     returned as it is. oauth2.Transport adds the token on every hop.
+//     redirected request is sent without it, as net/http drops a caller's
+//     Authorization header there; the answer, typically 401, is returned
+//     as it is and invalidates nothing. oauth2.Transport adds the token on
+//     every hop.
 //
 // The configs' Client methods use it.
 type Transport struct {
@@ -93,7 +93,9 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		}
 		return resp, nil // no other token to try: the 401 stands
 	}
-	resp.Body.Close() // unread: an API may never finish it, and the replay must not wait for it
+	if resp.Body != nil {
+		resp.Body.Close() // unread: an API may never finish it, and the replay must not wait for it
+	}
 	return t.send(req, body, fresh)
 }
 
