@@ -427,6 +427,24 @@ func TestTransportRefusesBrokenContracts(t *testing.T) {
 		assert.Equal(t, "Bearer tok", auth.Load(), "sent, authorized")
 		assert.Nil(t, req.Header, "the caller's request is not written to")
 	})
+	t.Run("a Base's 401 without a Body", func(t *testing.T) {
+		tokens := newFliqaServer(t, "", lasting(360, nil))
+		var n atomic.Int32
+		tr := &tokensource.Transport{
+			Source: tokens.config("").TokenSource(context.Background()),
+			Base: roundTripFunc(func(r *http.Request) (*http.Response, error) {
+				if n.Add(1) == 1 {
+					return &http.Response{StatusCode: http.StatusUnauthorized, Request: r}, nil
+				}
+				return &http.Response{StatusCode: http.StatusOK, Body: http.NoBody, Request: r}, nil
+			}),
+		}
+		var resp *http.Response
+		var err error
+		require.NotPanics(t, func() { resp, err = tr.RoundTrip(get()) })
+		require.NoError(t, err)
+		assert.Equal(t, http.StatusOK, resp.StatusCode, "replayed")
+	})
 	for _, tc := range []struct {
 		name string
 		tr   *tokensource.Transport
