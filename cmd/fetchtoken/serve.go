@@ -20,15 +20,11 @@ func serve(ctx context.Context, addr string, stdout io.Writer) error {
 		return usagef("-addr: %v", err)
 	}
 	base := "http://" + l.Addr().String()
-	fliqa, flinks, abbey := tokensourcetest.NewFliqa(nil), tokensourcetest.NewFlinks(nil), tokensourcetest.NewAbbeyCross(nil)
+	fliqa, flinks, abbey := tokensourcetest.NewFliqaHandler(), tokensourcetest.NewFlinksHandler(), tokensourcetest.NewAbbeyCrossHandler()
 	mux := http.NewServeMux()
 	mux.Handle("/service/auth/token/", fliqa)
 	mux.Handle("/api/v1/token", flinks)
 	mux.Handle("/v1/oauth/token", abbey)
-	for _, e := range []*tokensourcetest.Endpoint{&fliqa.Endpoint, &flinks.Endpoint, &abbey.Endpoint} {
-		e.Close() // each fake's own server; this one serves them all
-		e.URL = base
-	}
 
 	fmt.Fprintf(stdout, "serving token endpoint fakes on %s\n", base)
 	fmt.Fprintf(stdout, "  fliqa:       GET %s/service/auth/token/%s/%s with Api-Key %s, Api-Secret %s\n",
