@@ -3,7 +3,7 @@ module github.com/fintechauth/tokensource/redisstore
 go 1.26.0
 
 require (
-	github.com/fintechauth/tokensource v0.0.0-20261127101345-3751d6e12098
+	github.com/fintechauth/tokensource v0.0.0-20261127102339-0397d7656bbe
 	github.com/redis/go-redis/v9 v9.23.0
 	github.com/stretchr/testify v1.12.1
 	golang.org/x/oauth2 v0.37.0
