@@ -145,9 +145,9 @@ func New(opts ...Option) (*Observer, error) {
 	return o, nil
 }
 
-// Observe records e; see the README for what each kind records. It
-// allocates nothing for an event of a known provider beyond what the
-// providers do, except for failed attempts and spans.
+// Observe records e; the README says what each kind records. Beyond what
+// the providers do, it allocates only for a fetch's span and for the first
+// event of a provider, status or reason it has not seen.
 func (o *Observer) Observe(e tokensource.Event) {
 	ctx := context.Background()
 	p := o.attrs.provider(e.Provider)
