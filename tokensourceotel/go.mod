@@ -3,7 +3,7 @@ module github.com/fintechauth/tokensource/tokensourceotel
 go 1.26.0
 
 require (
-	github.com/fintechauth/tokensource v0.0.0-20261127101345-3751d6e12098
+	github.com/fintechauth/tokensource v0.0.0-20261127102339-0397d7656bbe
 	github.com/stretchr/testify v1.12.1
 	go.opentelemetry.io/otel v1.47.0
 	go.opentelemetry.io/otel/exporters/stdout/stdoutmetric v1.47.0
