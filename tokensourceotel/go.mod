@@ -29,4 +29,3 @@ require (
 
 // Development builds the core of this checkout; a consumer gets the version
 // required above.
-replace github.com/fintechauth/tokensource => ../
