@@ -21,6 +21,40 @@ import (
 	"github.com/fintechauth/tokensource/tokensourcetest"
 )
 
+func ExampleFliqaConfig_Client() {
+	fliqa := tokensourcetest.NewFliqa(nil) // a local fake of Fliqa's token endpoint
+	defer fliqa.Close()
+	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, "%s %s with %s", r.Method, r.URL.Path, r.Header.Get("Authorization"))
+	}))
+	defer api.Close()
+
+	cfg := &tokensource.FliqaConfig{
+		APIKey:      fliqa.APIKey, // in production: os.Getenv("FLIQA_API_KEY"), say
+		APISecret:   fliqa.APISecret,
+		Environment: tokensource.FliqaSandbox,
+		TenantSlug:  "my_slug",
+		BaseURL:     fliqa.URL,
+	}
+	// One client for the service's lifetime; it caches and renews the token.
+	client := cfg.Client(context.Background())
+	for range 2 {
+		resp, err := client.Get(api.URL + "/accounts")
+		if err != nil {
+			fmt.Println(err)
+			return
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		fmt.Println(string(body))
+	}
+	fmt.Println("token requests:", fliqa.Requests())
+	// Output:
+	// GET /accounts with Bearer fliqa-access-1
+	// GET /accounts with Bearer fliqa-access-1
+	// token requests: 1
+}
+
 func ExampleRetryPolicy() {
 	abbey := tokensourcetest.NewAbbeyCross(nil) // a local fake of AbbeyCross's token endpoint
 	defer abbey.Close()
@@ -96,16 +130,13 @@ func ExampleClientCredentialsConfig_Client() {
 		ClientSecret: abbey.ClientSecret,
 		TokenURL:     abbey.URL + "/v1/oauth/token",
 	}
-
 	// An API that rejects the first token, as if it had been revoked early.
 	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Header.Get("Authorization") == "Bearer abbeycross-access-1" {
-			w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
+		if body, _ := io.ReadAll(r.Body); string(body) != `{"amount":100}` {
+			w.WriteHeader(http.StatusBadRequest)
+		} else if r.Header.Get("Authorization") == "Bearer abbeycross-access-1" {
 			w.WriteHeader(http.StatusUnauthorized)
-			return
 		}
-		body, _ := io.ReadAll(r.Body)
-		fmt.Fprintf(w, "%s with %s", body, r.Header.Get("Authorization"))
 	}))
 	defer api.Close()
 
@@ -115,13 +146,10 @@ func ExampleClientCredentialsConfig_Client() {
 		fmt.Println(err)
 		return
 	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	fmt.Println(resp.Status, string(body))
-	fmt.Println("token requests:", abbey.Requests())
+	resp.Body.Close()
+	fmt.Println(resp.Status, "after", abbey.Requests(), "token requests")
 	// Output:
-	// 200 OK {"amount":100} with Bearer abbeycross-access-2
-	// token requests: 2
+	// 200 OK after 2 token requests
 }
 
 // paymentsAPI stands in for the code a user tests in the README's testing
