@@ -174,21 +174,14 @@ func (p *Pool[K]) Token(ctx context.Context, key K) (*oauth2.Token, error) {
 		return nil, err
 	}
 	if s, ok := src.(*cache.Source); ok {
-		if tok, ok := s.TryToken(); ok {
-			return new(*tok), nil // TryToken's token is the source's own
+		tok, err := s.TokenContext(ctx)
+		if err != nil {
+			return nil, err
 		}
+		return new(*tok), nil // TokenContext's token is the source's own
 	}
-	return tokenWithin(ctx, src)
-}
-
-// tokenWithin returns a token from src, waiting no longer than ctx allows.
-func tokenWithin(ctx context.Context, src oauth2.TokenSource) (*oauth2.Token, error) {
-	t := &Transport{Source: src}
-	tok, err := t.token(ctx)
-	if _, ok := src.(*cache.Source); ok && err == nil {
-		tok = new(*tok)
-	}
-	return tok, err
+	t := &Transport{Source: src} // a source of the user's: waited for as Transport does
+	return t.token(ctx)
 }
 
 // Client returns an HTTP client that authorizes each request with a token
