@@ -78,7 +78,8 @@ type PoolOptions struct {
 // it advances the clock, and every IdleTimeout/16 it drops the sources
 // unused for IdleTimeout, so a source goes between IdleTimeout and
 // IdleTimeout·17/16 (plus a tick) after its last use. There is no timer
-// per key. A pool that becomes unreachable without Close stops it too.
+// per key. A pool that becomes unreachable without Close stops it too,
+// unless what it holds (newSource, a hook) refers to the pool.
 type Pool[K comparable] struct {
 	*pool[K] // what the janitor holds: without the Pool, it can be stopped
 }
