@@ -5,7 +5,6 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -15,49 +14,8 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/fintechauth/tokensource"
+	"github.com/fintechauth/tokensource/tokensourcetest"
 )
-
-// memStore is a Store in memory, shared by the sources of one test as
-// Redis is by the processes of a fleet.
-type memStore struct {
-	mu     sync.Mutex
-	values map[string][]byte
-	locks  map[string]time.Time // when each lock expires
-}
-
-func newMemStore() *memStore {
-	return &memStore{values: map[string][]byte{}, locks: map[string]time.Time{}}
-}
-
-func (s *memStore) Get(_ context.Context, key string) ([]byte, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.values[key], nil
-}
-
-func (s *memStore) Set(_ context.Context, key string, value []byte, _ time.Duration) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.values[key] = value
-	return nil
-}
-
-func (s *memStore) Lock(_ context.Context, key string, ttl time.Duration) (func(), error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if time.Now().Before(s.locks[key]) {
-		return nil, nil
-	}
-	until := time.Now().Add(ttl)
-	s.locks[key] = until
-	return func() {
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		if s.locks[key].Equal(until) {
-			delete(s.locks, key)
-		}
-	}, nil
-}
 
 // badGateway answers as a proxy does: 502, an HTML page, no error code.
 func badGateway(w http.ResponseWriter, _ int) {
@@ -88,7 +46,7 @@ func TestEveryRetrieveErrorHasAResponse(t *testing.T) {
 	}
 	var paths []path
 	fakeTime(t, func(t *testing.T, client *http.Client) {
-		store := newMemStore()
+		store := tokensourcetest.NewStore()
 		source := func() oauth2.TokenSource {
 			cfg := srv.config("")
 			cfg.HTTPClient = client

@@ -129,7 +129,10 @@ func demo(ctx context.Context, w io.Writer) error {
 	}
 	say("   %s -> %s", resp.Status, body)
 
-	return demoRejected(ctx, say)
+	if err := demoRejected(ctx, say); err != nil {
+		return err
+	}
+	return demoPool(ctx, say)
 }
 
 // The rollover section: tokens that live 2s, replaced 500ms before their
