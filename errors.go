@@ -10,6 +10,7 @@ import (
 
 	"golang.org/x/oauth2"
 
+	"github.com/fintechauth/tokensource/internal/cache"
 	"github.com/fintechauth/tokensource/internal/wire"
 )
 
@@ -159,6 +160,12 @@ func statusResponse(code int, retryAfter time.Duration) *http.Response {
 // https to plain http. Such a redirect is refused, and never retried: it
 // would carry the credentials there.
 var ErrRedirect = wire.ErrRedirect
+
+// ErrCoolingDown is matched, through errors.Is, by the error of a call that
+// a cached source answered from a cool-down: its last fetch failed, and no
+// request was sent. The error also wraps that fetch's failure, so
+// errors.As still finds the provider's [*Error].
+var ErrCoolingDown = cache.ErrCoolingDown
 
 // nilConfig is the error of a method called on a nil config.
 func nilConfig(name string) error { return errors.New("tokensource: nil *" + name) }
