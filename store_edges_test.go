@@ -1,0 +1,320 @@
+package tokensource_test
+
+import (
+	"context"
+	"net/http"
+	"runtime"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"golang.org/x/oauth2"
+
+	"github.com/fintechauth/tokensource"
+	"github.com/fintechauth/tokensource/tokensourcetest"
+)
+
+// storeBound is how long a source waits for one Store call before it goes
+// on without the store.
+const storeBound = time.Second
+
+// told records what Notify and an Observer are told; each panics once it
+// has recorded, while its switch is set.
+type told struct {
+	notifyPanics, observerPanics atomic.Bool
+
+	mu     sync.Mutex
+	notes  []string
+	events []tokensource.Event
+}
+
+func (r *told) Notify(err error, _ time.Duration) {
+	r.mu.Lock()
+	r.notes = append(r.notes, err.Error())
+	r.mu.Unlock()
+	if r.notifyPanics.Load() {
+		panic("notify: log full")
+	}
+}
+
+func (r *told) Observe(e tokensource.Event) {
+	r.mu.Lock()
+	r.events = append(r.events, e)
+	r.mu.Unlock()
+	if r.observerPanics.Load() {
+		panic("observer: exporter down")
+	}
+}
+
+// notified returns what Notify was told, a line each.
+func (r *told) notified() string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return strings.Join(r.notes, "\n")
+}
+
+// seen returns the events of kind k.
+func (r *told) seen(k tokensource.EventKind) []tokensource.Event {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var got []tokensource.Event
+	for _, e := range r.events {
+		if e.Kind == k {
+			got = append(got, e)
+		}
+	}
+	return got
+}
+
+// stuckStore is a Store whose Get never returns before the test ends,
+// whatever its context says.
+type stuckStore struct {
+	*tokensourcetest.Store
+	release chan struct{} // closed when the test ends
+	gets    atomic.Int32
+}
+
+func newStuckStore(t *testing.T) *stuckStore {
+	s := &stuckStore{Store: tokensourcetest.NewStore(), release: make(chan struct{})}
+	t.Cleanup(func() { close(s.release) })
+	return s
+}
+
+func (s *stuckStore) Get(ctx context.Context, key string) ([]byte, error) {
+	s.gets.Add(1)
+	<-s.release
+	return s.Store.Get(ctx, key)
+}
+
+func TestAStoreGetThatNeverReturnsDoesNotWedgeTheSource(t *testing.T) {
+	tokens := newFliqaServer(t, "", lasting(360, nil))
+	api := newAPI(t, http.StatusUnauthorized, func(string) bool { return false })
+	fakeTime(t, func(t *testing.T, client *http.Client) {
+		store := newStuckStore(t)
+		var told told
+		cfg := tokens.config("")
+		cfg.HTTPClient, cfg.Store, cfg.Observer = client, store, &told
+		cfg.Retry = &tokensource.RetryPolicy{Notify: told.Notify}
+		apiClient := cfg.Client(context.WithValue(t.Context(), oauth2.HTTPClient, client))
+		src := apiClient.Transport.(*tokensource.Transport).Source
+
+		goroutines := runtime.NumGoroutine()
+		start := time.Now()
+		var wg sync.WaitGroup
+		for range 200 {
+			wg.Go(func() {
+				ctx, cancel := context.WithTimeout(t.Context(), 5*time.Millisecond)
+				defer cancel()
+				req, _ := http.NewRequestWithContext(ctx, http.MethodGet, api.URL, nil)
+				_, err := apiClient.Do(req)
+				assert.ErrorIs(t, err, context.DeadlineExceeded)
+			})
+		}
+		wg.Wait()
+		synctest.Wait()
+		assert.LessOrEqual(t, runtime.NumGoroutine(), goroutines+2, "the fetch and its Get, not a goroutine per request")
+		assert.Equal(t, int32(0), api.requests.Load())
+
+		tok, err := src.Token()
+		require.NoError(t, err)
+		assert.Equal(t, "tok-1", tok.AccessToken)
+		assert.Equal(t, storeBound, time.Since(start), "fetched alone once the Get outlived its bound")
+		assert.Contains(t, told.notified(), "tokensource: store unavailable, fetching without it: no answer within 1s")
+		if seen := told.seen(tokensource.StoreUnavailable); assert.NotEmpty(t, seen) {
+			assert.ErrorContains(t, seen[0].Err, "no answer within 1s")
+		}
+		resp, err := apiClient.Get(api.URL)
+		require.NoError(t, err)
+		resp.Body.Close()
+		assert.Equal(t, http.StatusOK, resp.StatusCode, "the source serves")
+
+		require.True(t, tokensource.Invalidate(src, tok))
+		start = time.Now()
+		tok, err = src.Token()
+		require.NoError(t, err)
+		assert.Equal(t, "tok-2", tok.AccessToken)
+		assert.Zero(t, time.Since(start), "the next fetch did not wait on the store")
+		assert.Equal(t, int32(1), store.gets.Load(), "nor call it while its first Get has not returned")
+		assert.Contains(t, told.notified(), "an earlier call has not returned after 1s")
+		synctest.Wait()
+		// The loopback server's goroutines for the three connections may
+		// not have ended yet: they run outside the bubble.
+		assert.LessOrEqual(t, runtime.NumGoroutine(), goroutines+1+3, "only the stuck Get is left")
+	})
+}
+
+// slowStore is a Store that takes 2s over each call of those named in
+// slow ("get", "set", "lock"), whatever its context says.
+type slowStore struct {
+	*tokensourcetest.Store
+	slow   string
+	calls  atomic.Int32 // slow calls begun
+	locked atomic.Value // the last key locked
+}
+
+func (s *slowStore) wait(call string) {
+	if strings.Contains(s.slow, call) {
+		s.calls.Add(1)
+		time.Sleep(2 * time.Second)
+	}
+}
+
+func (s *slowStore) Get(ctx context.Context, key string) ([]byte, error) {
+	s.wait("get")
+	return s.Store.Get(ctx, key)
+}
+
+func (s *slowStore) Set(ctx context.Context, key string, value []byte, ttl time.Duration) error {
+	s.wait("set")
+	return s.Store.Set(ctx, key, value, ttl)
+}
+
+func (s *slowStore) Lock(ctx context.Context, key string, ttl time.Duration) (func(), error) {
+	s.locked.Store(key)
+	s.wait("lock")
+	return s.Store.Lock(ctx, key, ttl)
+}
+
+func TestASlowStoreCostsOneBoundPerFetch(t *testing.T) {
+	for _, tc := range []struct {
+		name, slow string
+	}{
+		{"every call", "get lock set"},
+		{"Get", "get"},
+		{"Set", "set"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tokens := newFliqaServer(t, "", lasting(360, nil))
+			fakeTime(t, func(t *testing.T, client *http.Client) {
+				store := &slowStore{Store: tokensourcetest.NewStore(), slow: tc.slow}
+				cfg := tokens.config("")
+				cfg.HTTPClient, cfg.Store = client, store
+				src := cfg.TokenSource(t.Context())
+
+				start := time.Now()
+				tok, err := src.Token()
+				require.NoError(t, err)
+				assert.Equal(t, "tok-1", tok.AccessToken)
+				assert.Equal(t, storeBound, time.Since(start),
+					"the slow call is abandoned after its bound, and the next fail at once while it runs")
+				assert.Equal(t, int32(1), store.calls.Load())
+
+				time.Sleep(time.Second) // the abandoned call returns
+				synctest.Wait()
+				if key, ok := store.locked.Load().(string); ok {
+					unlock, err := store.Store.Lock(t.Context(), key, time.Minute)
+					require.NoError(t, err)
+					assert.NotNil(t, unlock, "a lock taken after its call was abandoned is let go of")
+					unlock()
+				}
+				require.True(t, tokensource.Invalidate(src, tok))
+				start = time.Now()
+				tok, err = src.Token()
+				require.NoError(t, err)
+				assert.Equal(t, "tok-2", tok.AccessToken)
+				assert.Equal(t, storeBound, time.Since(start), "the store is tried again once the call returned")
+				assert.Equal(t, int32(2), store.calls.Load())
+				assert.Equal(t, int32(2), tokens.requests.Load())
+				time.Sleep(time.Second)
+			})
+		})
+	}
+}
+
+// panickyStore is a Store whose Set, or the unlock its Lock returns,
+// panics while panics is set.
+type panickyStore struct {
+	*tokensourcetest.Store
+	inSet, inUnlock bool
+	panics          atomic.Bool
+}
+
+func (s *panickyStore) Set(ctx context.Context, key string, value []byte, ttl time.Duration) error {
+	if s.inSet && s.panics.Load() {
+		panic("set: disk full")
+	}
+	return s.Store.Set(ctx, key, value, ttl)
+}
+
+func (s *panickyStore) Lock(ctx context.Context, key string, ttl time.Duration) (func(), error) {
+	unlock, err := s.Store.Lock(ctx, key, ttl)
+	if unlock == nil || !s.inUnlock {
+		return unlock, err
+	}
+	return func() {
+		unlock()
+		if s.panics.Load() {
+			panic("unlock: connection lost")
+		}
+	}, err
+}
+
+func TestPanicsDuringABackgroundRenewalAreRecorded(t *testing.T) {
+	for _, tc := range []struct {
+		name                         string
+		inSet, inUnlock              bool
+		notifyPanics, observerPanics bool
+		failRenewal                  bool // its first attempt gets a 503, which Notify is told before the retry
+		notified                     string
+		event                        tokensource.EventKind
+	}{
+		{name: "Store.Set", inSet: true,
+			notified: "tokensource: store unavailable, the outcome stays in this process: panic in the store (a string)",
+			event:    tokensource.StoreUnavailable},
+		{name: "unlock", inUnlock: true,
+			notified: "tokensource: store unavailable: panic in the store's unlock (a string)",
+			event:    tokensource.StoreUnavailable},
+		{name: "Notify", notifyPanics: true, failRenewal: true,
+			notified: "tokensource: panic while fetching a token (a string)", event: tokensource.RenewalFailed},
+		{name: "Observer", observerPanics: true, failRenewal: true,
+			notified: "503 Service Unavailable", event: tokensource.FetchEnded},
+		{name: "all of them", inSet: true, inUnlock: true, notifyPanics: true, observerPanics: true, failRenewal: true,
+			notified: "panic in the store", event: tokensource.RenewalFailed},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tokens := newFliqaServer(t, "", func(w http.ResponseWriter, n int) {
+				if tc.failRenewal && n == 2 {
+					status(503)(w, n)
+					return
+				}
+				lasting(360, nil)(w, n)
+			})
+			fakeTime(t, func(t *testing.T, client *http.Client) {
+				store := &panickyStore{Store: tokensourcetest.NewStore(), inSet: tc.inSet, inUnlock: tc.inUnlock}
+				var told told
+				cfg := tokens.config("")
+				cfg.HTTPClient, cfg.Store, cfg.Observer = client, store, &told
+				cfg.Retry = &tokensource.RetryPolicy{Notify: told.Notify}
+				src := cfg.TokenSource(t.Context())
+				tok, err := src.Token()
+				require.NoError(t, err)
+				assert.Equal(t, "tok-1", tok.AccessToken)
+
+				store.panics.Store(true)
+				told.notifyPanics.Store(tc.notifyPanics)
+				told.observerPanics.Store(tc.observerPanics)
+				time.Sleep(181 * time.Second) // into the window: the next call renews in the background
+				tok, err = src.Token()
+				require.NoError(t, err)
+				assert.Equal(t, "tok-1", tok.AccessToken, "served while the renewal runs")
+				synctest.Wait()
+				for range 60 {
+					if tok.AccessToken != "tok-1" {
+						break
+					}
+					time.Sleep(time.Second)
+					tok, err = src.Token()
+					require.NoError(t, err, "the source keeps serving")
+				}
+				assert.NotEqual(t, "tok-1", tok.AccessToken, "and renews")
+				assert.Contains(t, told.notified(), tc.notified)
+				assert.NotEmpty(t, told.seen(tc.event))
+			})
+		})
+	}
+}
