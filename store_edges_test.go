@@ -186,6 +186,7 @@ func TestASlowStoreCostsOneBoundPerFetch(t *testing.T) {
 	}{
 		{"every call", "get lock set"},
 		{"Get", "get"},
+		{"Lock", "lock"},
 		{"Set", "set"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -202,7 +202,10 @@ func (s *Source) lock(key string) (unlock func(), err error) {
 			got()
 		}
 	})
-	return got, err
+	if err != nil {
+		return nil, err // got is the abandoned call's to write
+	}
+	return got, nil
 }
 
 // unlock lets go of the store's lock; a panic in it is store trouble.
