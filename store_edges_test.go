@@ -71,12 +71,14 @@ func (r *told) seen(k tokensource.EventKind) []tokensource.Event {
 	return got
 }
 
-// stuckStore is a Store whose Get never returns before the test ends,
-// whatever its context says.
+// stuckStore is a Store whose Get, and the unlock its Lock returns if
+// stuckUnlock is set, never return before the test ends, whatever their
+// context says.
 type stuckStore struct {
 	*tokensourcetest.Store
-	release chan struct{} // closed when the test ends
-	gets    atomic.Int32
+	stuckGet, stuckUnlock bool
+	release               chan struct{} // closed when the test ends
+	gets                  atomic.Int32
 }
 
 func newStuckStore(t *testing.T) *stuckStore {
@@ -87,8 +89,18 @@ func newStuckStore(t *testing.T) *stuckStore {
 
 func (s *stuckStore) Get(ctx context.Context, key string) ([]byte, error) {
 	s.gets.Add(1)
-	<-s.release
+	if s.stuckGet {
+		<-s.release
+	}
 	return s.Store.Get(ctx, key)
+}
+
+func (s *stuckStore) Lock(ctx context.Context, key string, ttl time.Duration) (func(), error) {
+	unlock, err := s.Store.Lock(ctx, key, ttl)
+	if unlock == nil || !s.stuckUnlock {
+		return unlock, err
+	}
+	return func() { <-s.release; unlock() }, err
 }
 
 func TestAStoreGetThatNeverReturnsDoesNotWedgeTheSource(t *testing.T) {
@@ -96,6 +108,7 @@ func TestAStoreGetThatNeverReturnsDoesNotWedgeTheSource(t *testing.T) {
 	api := newAPI(t, http.StatusUnauthorized, func(string) bool { return false })
 	fakeTime(t, func(t *testing.T, client *http.Client) {
 		store := newStuckStore(t)
+		store.stuckGet = true
 		var told told
 		cfg := tokens.config("")
 		cfg.HTTPClient, cfg.Store, cfg.Observer = client, store, &told
@@ -145,6 +158,27 @@ func TestAStoreGetThatNeverReturnsDoesNotWedgeTheSource(t *testing.T) {
 		// The loopback server's goroutines for the three connections may
 		// not have ended yet: they run outside the bubble.
 		assert.LessOrEqual(t, runtime.NumGoroutine(), goroutines+1+3, "only the stuck Get is left")
+	})
+}
+
+func TestAnUnlockThatNeverReturnsDoesNotWedgeTheSource(t *testing.T) {
+	tokens := newFliqaServer(t, "", lasting(360, nil))
+	fakeTime(t, func(t *testing.T, client *http.Client) {
+		store := newStuckStore(t)
+		store.stuckUnlock = true
+		var told told
+		cfg := tokens.config("")
+		cfg.HTTPClient, cfg.Store = client, store
+		cfg.Retry = &tokensource.RetryPolicy{Notify: told.Notify}
+		src := cfg.TokenSource(t.Context())
+
+		start := time.Now()
+		tok, err := src.Token()
+		require.NoError(t, err, "the fetch's own caller is not held by the unlock")
+		assert.Equal(t, "tok-1", tok.AccessToken)
+		assert.Equal(t, storeBound, time.Since(start))
+		assert.Contains(t, told.notified(), "tokensource: store unavailable: no answer within 1s")
+		assert.Len(t, store.Keys(), 1, "the token was shared before the unlock")
 	})
 }
 
@@ -210,8 +244,9 @@ func TestASlowStoreCostsOneBoundPerFetch(t *testing.T) {
 				if key, ok := store.locked.Load().(string); ok {
 					unlock, err := store.Store.Lock(t.Context(), key, time.Minute)
 					require.NoError(t, err)
-					assert.NotNil(t, unlock, "a lock taken after its call was abandoned is let go of")
-					unlock()
+					if assert.NotNil(t, unlock, "no lock is left held, not even one taken after its call was abandoned") {
+						unlock()
+					}
 				}
 				require.True(t, tokensource.Invalidate(src, tok))
 				start = time.Now()

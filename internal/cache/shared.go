@@ -208,9 +208,15 @@ func (s *Source) lock(key string) (unlock func(), err error) {
 	return got, nil
 }
 
-// unlock lets go of the store's lock; a panic in it is store trouble.
+// unlock lets go of the store's lock, bounded as a store call is; a panic
+// in it is store trouble. It is tried even while an earlier call has not
+// returned: a lock left held would keep every process, this one too,
+// waiting for it to expire.
 func (s *Source) unlock(unlock func()) {
-	if err := protect("the store's unlock", func() error { unlock(); return nil }); err != nil {
+	err := s.bound(func(context.Context) error {
+		return protect("the store's unlock", func() error { unlock(); return nil })
+	}, nil)
+	if err != nil {
 		s.storeTrouble(errorf("store unavailable: %w", err))
 	}
 }
@@ -311,6 +317,11 @@ func (s *Source) bounded(call func(ctx context.Context) error, late func()) erro
 	if s.stuck.Load() > 0 {
 		return fmt.Errorf("an earlier call has not returned after %v", storeTimeout)
 	}
+	return s.bound(call, late)
+}
+
+// bound is bounded without the check for an earlier call.
+func (s *Source) bound(call func(ctx context.Context) error, late func()) error {
 	ctx, cancel := context.WithTimeout(s.ctx, storeTimeout)
 	defer cancel()
 	done := make(chan error) // unbuffered: the call's goroutine learns whether anyone still waits
