@@ -1,7 +1,10 @@
 package tokensource_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
+	"fmt"
 	"net/http"
 	"runtime"
 	"strings"
@@ -353,4 +356,89 @@ func TestPanicsDuringABackgroundRenewalAreRecorded(t *testing.T) {
 			})
 		})
 	}
+}
+
+// skewedStore stores values as a replica whose clock runs skew ahead
+// writes them: the times at the given paths of the JSON value ("stamp",
+// "token.expiry", "failure.until") are shifted by skew.
+type skewedStore struct {
+	*tokensourcetest.Store
+	skew  time.Duration
+	paths []string
+}
+
+func (s *skewedStore) Set(ctx context.Context, key string, value []byte, ttl time.Duration) error {
+	var v map[string]any
+	d := json.NewDecoder(bytes.NewReader(value))
+	d.UseNumber() // the stamp, in ns, does not fit a float64
+	if err := d.Decode(&v); err != nil {
+		return err
+	}
+	for _, path := range s.paths {
+		if err := shift(v, strings.Split(path, "."), s.skew); err != nil {
+			return err
+		}
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	return s.Store.Set(ctx, key, b, ttl)
+}
+
+// shift adds skew to the time at path in v, a Unix time in ns or an RFC
+// 3339 string, if v has one there.
+func shift(v map[string]any, path []string, skew time.Duration) error {
+	if len(path) > 1 {
+		if inner, ok := v[path[0]].(map[string]any); ok {
+			return shift(inner, path[1:], skew)
+		}
+		return nil
+	}
+	switch x := v[path[0]].(type) {
+	case json.Number:
+		ns, err := x.Int64()
+		v[path[0]] = json.Number(fmt.Sprint(ns + int64(skew)))
+		return err
+	case string:
+		at, err := time.Parse(time.RFC3339Nano, x)
+		v[path[0]] = at.Add(skew).Format(time.RFC3339Nano)
+		return err
+	}
+	return nil
+}
+
+func TestAReplicaWithAFastClockCannotStretchAToken(t *testing.T) {
+	tokens := newFliqaServer(t, "", lasting(2, nil))
+	fakeTime(t, func(t *testing.T, client *http.Client) {
+		store := tokensourcetest.NewStore()
+		fast := tokens.config("")
+		fast.HTTPClient = client
+		fast.Store = &skewedStore{Store: store, skew: 6 * time.Hour, paths: []string{"stamp", "token.expiry"}}
+		healthy := *fast
+		healthy.Store = store
+		var told told
+		healthy.Observer = &told
+
+		_, err := fast.TokenSource(t.Context()).Token()
+		require.NoError(t, err)
+		src := healthy.TokenSource(t.Context())
+		tok, err := src.Token()
+		require.NoError(t, err)
+		adoptedAt := time.Now()
+		assert.Equal(t, "tok-1", tok.AccessToken, "adopted from the fast replica")
+		assert.Equal(t, int32(1), tokens.requests.Load())
+		assert.WithinDuration(t, adoptedAt.Add(2*time.Second), tok.Expiry, 0, "its lifetime, counted from its adoption")
+
+		// Served until min(ExpiryDelta, L/4) before that expiry: 1.5s.
+		for time.Since(adoptedAt) < 10*time.Second {
+			time.Sleep(100 * time.Millisecond)
+			tok, err := src.Token()
+			require.NoError(t, err)
+			if tok.AccessToken == "tok-1" {
+				assert.Less(t, time.Since(adoptedAt), 1500*time.Millisecond, "tok-1 served too long")
+			}
+		}
+		assert.Greater(t, tokens.requests.Load(), int32(2), "the healthy replica renews its own")
+	})
 }
