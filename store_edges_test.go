@@ -408,6 +408,62 @@ func shift(v map[string]any, path []string, skew time.Duration) error {
 	return nil
 }
 
+func TestAReplicaWithAFastClockCannotStopTheFleet(t *testing.T) {
+	const maxCoolDown = time.Minute
+	for _, tc := range []struct {
+		name  string
+		paths []string
+		most  time.Duration // the longest cool-down the healthy replica may take
+	}{
+		// The fast replica's own cool-down: MaxInterval (2s) ± 25%.
+		{"its clock 6h ahead", []string{"stamp", "failure.until"}, 2500 * time.Millisecond},
+		{"a cool-down stamped 6h before its end", []string{"failure.until"}, maxCoolDown},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tokens := newFliqaServer(t, "", func(w http.ResponseWriter, n int) {
+				if n == 1 {
+					status(503)(w, n) // a blip
+					return
+				}
+				lasting(360, nil)(w, n)
+			})
+			fakeTime(t, func(t *testing.T, client *http.Client) {
+				store := tokensourcetest.NewStore()
+				fast := tokens.config("")
+				fast.HTTPClient, fast.Store = client, &skewedStore{Store: store, skew: 6 * time.Hour, paths: tc.paths}
+				fast.Retry = &tokensource.RetryPolicy{MaxElapsedTime: -1, MaxCoolDown: maxCoolDown}
+				healthy := *fast
+				healthy.Store = store
+				var told told
+				healthy.Observer = &told
+
+				_, err := fast.TokenSource(t.Context()).Token()
+				var e *tokensource.Error
+				require.ErrorAs(t, err, &e)
+				assert.Equal(t, 503, e.StatusCode)
+
+				src := healthy.TokenSource(t.Context())
+				_, err = src.Token()
+				require.ErrorAs(t, err, &e, "the fast replica's failure, adopted")
+				assert.Equal(t, int32(1), tokens.requests.Load())
+				adopted := told.seen(tokensource.Adopted)
+				require.Len(t, adopted, 1)
+				wait := adopted[0].Wait
+				assert.Positive(t, wait)
+				assert.LessOrEqual(t, wait, tc.most)
+
+				_, err = src.Token()
+				require.ErrorIs(t, err, tokensource.ErrCoolingDown)
+				assert.Contains(t, err.Error(), fmt.Sprintf("next attempt in %v:", wait.Round(time.Millisecond)))
+				time.Sleep(wait)
+				tok, err := src.Token()
+				require.NoError(t, err, "the healthy replica probes once the adopted cool-down ends")
+				assert.Equal(t, "tok-2", tok.AccessToken)
+			})
+		})
+	}
+}
+
 func TestAReplicaWithAFastClockCannotStretchAToken(t *testing.T) {
 	tokens := newFliqaServer(t, "", lasting(2, nil))
 	fakeTime(t, func(t *testing.T, client *http.Client) {

@@ -229,7 +229,8 @@ func (s *Source) unlock(unlock func()) {
 // Times in e are the writer's clock, which may be off: a token is served
 // no longer than it had left when it was shared, counted from now, and a
 // cool-down lasts no longer than the writer's own did, and never more than
-// MaxCoolDown or the failure's Retry-After.
+// MaxCoolDown or the failure's Retry-After. A failure is adopted once: a
+// writer's clock that runs ahead would make it look new each time.
 func (s *Source) adoptable(e *entry) (outcome, bool) {
 	if e == nil {
 		return outcome{}, false
@@ -237,6 +238,9 @@ func (s *Source) adoptable(e *entry) (outcome, bool) {
 	now, stamp := time.Now(), time.Unix(0, e.Stamp)
 	switch {
 	case e.Failure != nil:
+		if s.adoptedBefore(e.Stamp) {
+			break
+		}
 		err := s.opts.Shared.DecodeErr(e.Failure.Err)
 		longest := min(e.Failure.Until.Sub(stamp), max(s.opts.MaxCoolDown, s.opts.RetryAfter(err)), MaxWait)
 		until := minTime(e.Failure.Until, now.Add(longest))
@@ -244,7 +248,7 @@ func (s *Source) adoptable(e *entry) (outcome, bool) {
 			break
 		}
 		s.observe(Event{Kind: Adopted, Err: err, Wait: until.Sub(now)})
-		return outcome{err: err, until: until, base: e.Failure.Base}, true
+		return outcome{err: &adopted{err: err, stamp: e.Stamp}, until: until, base: e.Failure.Base}, true
 	case e.Token != nil:
 		t := e.Token
 		expiry := minTime(t.Expiry, now.Add(min(t.Expiry.Sub(stamp), t.Lifetime)))
@@ -261,6 +265,28 @@ func (s *Source) adoptable(e *entry) (outcome, bool) {
 		return outcome{tok: tok, lifetime: t.Lifetime}, true
 	}
 	return outcome{}, false
+}
+
+// adopted is a failure another process shared, as this source adopted it.
+type adopted struct {
+	err   error
+	stamp int64 // the entry's: tells it from a later failure
+}
+
+func (e *adopted) Error() string { return e.err.Error() }
+
+func (e *adopted) Unwrap() error { return e.err }
+
+// adoptedBefore reports whether the failure stamped stamp is the one this
+// source cools down, or last cooled down, for: it is adopted once.
+func (s *Source) adoptedBefore(stamp int64) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.failed == nil {
+		return false
+	}
+	a, ok := s.failed.err.(*adopted)
+	return ok && a.stamp == stamp
 }
 
 func minTime(a, b time.Time) time.Time {
