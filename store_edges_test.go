@@ -3,6 +3,7 @@ package tokensource_test
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -528,6 +529,116 @@ func TestAnAPIThatRejectsEveryTokenBacksOffAtAnyRate(t *testing.T) {
 				}
 				assert.LessOrEqual(t, tokens.requests.Load(), int32(7), "bounded by the doubling pause")
 				assert.GreaterOrEqual(t, tokens.requests.Load(), int32(5), "a new token each time the pause allows")
+			})
+		})
+	}
+}
+
+func TestRetryTokenSourceOfNilFailsClearly(t *testing.T) {
+	api := newAPI(t, http.StatusUnauthorized, func(string) bool { return false })
+	src := tokensource.RetryTokenSource(t.Context(), nil, nil)
+	tok, err := src.Token()
+	assert.Nil(t, tok)
+	require.EqualError(t, err, "tokensource: RetryTokenSource needs a source, not nil")
+
+	_, err = tokensource.NewClient(t.Context(), src).Get(api.URL)
+	assert.ErrorContains(t, err, "tokensource: RetryTokenSource needs a source, not nil")
+	assert.Equal(t, int32(0), api.requests.Load())
+}
+
+func TestASourceOfNothingCoolsDown(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var calls atomic.Int32
+		src := tokensource.RetryTokenSource(t.Context(), sourceFunc(func() (*oauth2.Token, error) {
+			calls.Add(1)
+			return nil, nil
+		}), nil)
+		_, err := src.Token()
+		require.EqualError(t, err, "tokensource: the fetch returned neither a token nor an error")
+		for range 50 {
+			_, err = src.Token()
+			require.ErrorIs(t, err, tokensource.ErrCoolingDown)
+		}
+		assert.Equal(t, int32(1), calls.Load(), "no call of the source while cooling down")
+
+		time.Sleep(2500 * time.Millisecond) // MaxInterval (2s) + 25%: the cool-down's longest
+		_, err = src.Token()
+		require.Error(t, err)
+		assert.NotErrorIs(t, err, tokensource.ErrCoolingDown)
+		assert.Equal(t, int32(2), calls.Load(), "one probe")
+	})
+}
+
+// ttlStore records the ttl of every value stored and every lock taken.
+type ttlStore struct {
+	*tokensourcetest.Store
+	mu          sync.Mutex
+	sets, locks []time.Duration
+}
+
+func (s *ttlStore) Set(ctx context.Context, key string, value []byte, ttl time.Duration) error {
+	s.mu.Lock()
+	s.sets = append(s.sets, ttl)
+	s.mu.Unlock()
+	return s.Store.Set(ctx, key, value, ttl)
+}
+
+func (s *ttlStore) Lock(ctx context.Context, key string, ttl time.Duration) (func(), error) {
+	s.mu.Lock()
+	s.locks = append(s.locks, ttl)
+	s.mu.Unlock()
+	return s.Store.Lock(ctx, key, ttl)
+}
+
+// jwt is an unsigned JWT whose exp claim is exp.
+func jwt(exp int64) string {
+	enc := base64.RawURLEncoding.EncodeToString
+	return enc([]byte(`{"alg":"none"}`)) + "." + enc(fmt.Appendf(nil, `{"exp":%d}`, exp)) + "."
+}
+
+func TestNoStoreKeyOutlivesWhatItHolds(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		body  string                   // of the first answer; a second request gets a 503
+		retry *tokensource.RetryPolicy // of the source
+		life  time.Duration            // of the token; 0 for none or one too long to matter
+	}{
+		{"an hour's token", `{"access_token":"a","expires_in":3600}`, nil, time.Hour},
+		{"a second's token", `{"access_token":"a","expires_in":1}`, nil, time.Second},
+		{"a JWT until 9999", fmt.Sprintf(`{"access_token":%q}`, jwt(253402300799)), nil, 0},
+		{"a failure asking for two days", "", &tokensource.RetryPolicy{MaxCoolDown: 24 * time.Hour}, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := newCCServer(t, nil, func(w http.ResponseWriter, n int) {
+				if n > 1 || tc.body == "" {
+					withRetryAfter("172800", 503)(w, n)
+					return
+				}
+				fmt.Fprint(w, tc.body)
+			})
+			fakeTime(t, func(t *testing.T, client *http.Client) {
+				store := &ttlStore{Store: tokensourcetest.NewStore()}
+				cfg := srv.config()
+				cfg.HTTPClient, cfg.Store, cfg.Retry = client, store, tc.retry
+				_, err := cfg.TokenSource(t.Context()).Token()
+				if tc.body != "" {
+					require.NoError(t, err)
+				}
+				assert.Equal(t, int32(1), srv.requests.Load(), "one fetch")
+
+				store.mu.Lock()
+				defer store.mu.Unlock()
+				require.Len(t, store.sets, 1)
+				for _, ttl := range store.sets {
+					assert.LessOrEqual(t, ttl, 24*time.Hour)
+					if tc.life > 0 {
+						assert.LessOrEqual(t, ttl, tc.life+time.Second, "the token's life and a second at most")
+					}
+				}
+				require.NotEmpty(t, store.locks)
+				for _, ttl := range store.locks {
+					assert.LessOrEqual(t, ttl, 24*time.Hour, "a lock too")
+				}
 			})
 		})
 	}
