@@ -605,7 +605,9 @@ func TestNoStoreKeyOutlivesWhatItHolds(t *testing.T) {
 	}{
 		{"an hour's token", `{"access_token":"a","expires_in":3600}`, nil, time.Hour},
 		{"a second's token", `{"access_token":"a","expires_in":1}`, nil, time.Second},
+		{"a token until 9999", `{"access_token":"a","expires":"9999-12-31T23:59:59Z"}`, nil, 0},
 		{"a JWT until 9999", fmt.Sprintf(`{"access_token":%q}`, jwt(253402300799)), nil, 0},
+		{"a JWT until 3000", fmt.Sprintf(`{"access_token":%q}`, jwt(32503680000)), nil, 0},
 		{"a failure asking for two days", "", &tokensource.RetryPolicy{MaxCoolDown: 24 * time.Hour}, 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -639,6 +641,36 @@ func TestNoStoreKeyOutlivesWhatItHolds(t *testing.T) {
 				for _, ttl := range store.locks {
 					assert.LessOrEqual(t, ttl, 24*time.Hour, "a lock too")
 				}
+			})
+		})
+	}
+}
+
+func TestATokenValidForCenturiesIsServed(t *testing.T) {
+	for _, tc := range []struct{ name, body string }{
+		{"expires 9999", `{"access_token":"a","expires":"9999-12-31T23:59:59Z"}`},
+		{"JWT exp 3000", fmt.Sprintf(`{"access_token":%q}`, jwt(32503680000))},
+		{"expires 2263", `{"access_token":"a","expires":"2263-01-01T00:00:00Z"}`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := newCCServer(t, nil, func(w http.ResponseWriter, n int) {
+				if n > 1 { // a source that refetched at once would send many
+					status(503)(w, n)
+					return
+				}
+				fmt.Fprint(w, tc.body)
+			})
+			fakeTime(t, func(t *testing.T, client *http.Client) {
+				cfg := srv.config()
+				cfg.HTTPClient = client
+				src := cfg.TokenSource(t.Context())
+				for range 3 {
+					tok, err := src.Token()
+					require.NoError(t, err)
+					assert.True(t, tok.Expiry.After(time.Date(2262, 1, 1, 0, 0, 0, 0, time.UTC)), "about as long as it said")
+					time.Sleep(24 * time.Hour)
+				}
+				assert.Equal(t, int32(1), srv.requests.Load(), "served from the cache")
 			})
 		})
 	}

@@ -9,6 +9,10 @@ import (
 	"golang.org/x/oauth2"
 )
 
+// lastExpiry is the latest expiry a token is served with, the last time
+// that Unix ns hold (in 2262): a provider's "valid until 9999" means as much.
+var lastExpiry = time.Unix(0, math.MaxInt64)
+
 // outcome is what a fetch brought, or what another process's fetch
 // brought through the store.
 type outcome struct {
@@ -156,6 +160,11 @@ func (s *Source) record(o *outcome) {
 	case o.err == nil && !o.tok.Expiry.IsZero() && !now.Before(o.tok.Expiry):
 		o.tok, o.err = nil, errorf("token already expired at %v", o.tok.Expiry.Format(time.RFC3339))
 	case o.err == nil:
+		if o.tok.Expiry.After(lastExpiry) { // its schedule, in Unix ns, would wrap around and never serve it
+			tok := *o.tok
+			tok.Expiry = lastExpiry
+			o.tok = &tok
+		}
 		if o.lifetime == 0 {
 			o.lifetime = o.tok.Expiry.Sub(now)
 		}
