@@ -609,6 +609,8 @@ func TestNoStoreKeyOutlivesWhatItHolds(t *testing.T) {
 		{"a JWT until 9999", fmt.Sprintf(`{"access_token":%q}`, jwt(253402300799)), nil, 0},
 		{"a JWT until 3000", fmt.Sprintf(`{"access_token":%q}`, jwt(32503680000)), nil, 0},
 		{"a failure asking for two days", "", &tokensource.RetryPolicy{MaxCoolDown: 24 * time.Hour}, 0},
+		{"a fetch budget of two days", `{"access_token":"a","expires_in":3600}`,
+			&tokensource.RetryPolicy{MaxElapsedTime: 48 * time.Hour}, time.Hour},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			srv := newCCServer(t, nil, func(w http.ResponseWriter, n int) {

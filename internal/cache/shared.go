@@ -46,7 +46,8 @@ const (
 	storeTimeout = time.Second
 
 	// maxEntryTTL bounds how long a store keeps what a source shares: a
-	// token that claims to live for years is kept a day.
+	// token that claims to live for years is kept a day, and so is the lock
+	// of a fetch with a longer budget.
 	maxEntryTTL = MaxWait
 )
 
@@ -195,7 +196,7 @@ func (s *Source) load(key string) (*entry, error) {
 func (s *Source) lock(key string) (unlock func(), err error) {
 	var got func()
 	err = s.bounded(func(ctx context.Context) (err error) {
-		got, err = s.opts.Shared.Store.Lock(ctx, key, s.opts.Shared.LockTTL)
+		got, err = s.opts.Shared.Store.Lock(ctx, key, min(s.opts.Shared.LockTTL, maxEntryTTL))
 		return err
 	}, func() { // a lock taken after the call was abandoned is let go of at once
 		if got != nil {
