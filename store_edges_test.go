@@ -712,3 +712,22 @@ func TestErrCoolingDownMarksAnAnswerWithoutARequest(t *testing.T) {
 		assert.Equal(t, int32(2), tokens.requests.Load())
 	})
 }
+
+func TestErrCoolingDownMarksAnAdoptedFailure(t *testing.T) {
+	tokens := newFliqaServer(t, "", status(503))
+	fakeTime(t, func(t *testing.T, client *http.Client) {
+		cfg := tokens.config("")
+		cfg.HTTPClient, cfg.Store = client, tokensourcetest.NewStore()
+		cfg.Retry = &tokensource.RetryPolicy{MaxElapsedTime: -1}
+		_, err := cfg.TokenSource(t.Context()).Token()
+		assert.NotErrorIs(t, err, tokensource.ErrCoolingDown, "the first replica's own failure")
+
+		other := cfg.TokenSource(t.Context()) // another replica's
+		_, err = other.Token()
+		assert.ErrorIs(t, err, tokensource.ErrCoolingDown, "the other replica sent nothing")
+		var e *tokensource.Error
+		require.ErrorAs(t, err, &e)
+		assert.Equal(t, 503, e.StatusCode)
+		assert.Equal(t, int32(1), tokens.requests.Load())
+	})
+}

@@ -278,6 +278,9 @@ func (e *adopted) Error() string { return e.err.Error() }
 
 func (e *adopted) Unwrap() error { return e.err }
 
+// Is matches ErrCoolingDown: the source sent nothing for it.
+func (e *adopted) Is(target error) bool { return target == ErrCoolingDown }
+
 // adoptedBefore reports whether the failure stamped stamp is the one this
 // source cools down, or last cooled down, for: it is adopted once.
 func (s *Source) adoptedBefore(stamp int64) bool {
