@@ -231,3 +231,56 @@ func BenchmarkRollover(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkTransport is one authorized request on a cached token, through
+// our Transport and through oauth2.Transport over a ReuseTokenSource, to a
+// base RoundTripper that answers at once, so that only what the transports
+// themselves cost is measured:
+//
+//	go test -run '^$' -bench Transport -benchmem -count 10 . | benchstat -col /impl -
+func BenchmarkTransport(b *testing.B) {
+	srv := newBenchServer(b)
+	ours := &tokensource.ClientCredentialsConfig{ClientID: "id", ClientSecret: "s", TokenURL: srv.URL + "/oauth/token"}
+	theirs := &clientcredentials.Config{ClientID: "id", ClientSecret: "s", TokenURL: srv.URL + "/oauth/token",
+		AuthStyle: oauth2.AuthStyleInParams}
+	ctx := context.Background()
+	answer := answerAtOnce{}
+	transports := map[string]http.RoundTripper{
+		"impl=tokensource": &tokensource.Transport{Source: ours.TokenSource(ctx), Base: answer},
+		"impl=x-oauth2":    &oauth2.Transport{Source: oauth2.ReuseTokenSource(nil, theirs.TokenSource(ctx)), Base: answer},
+	}
+	for _, impl := range []string{"impl=tokensource", "impl=x-oauth2"} {
+		rt := transports[impl]
+		req, _ := http.NewRequest(http.MethodGet, "https://api.example/accounts", nil)
+		if _, err := rt.RoundTrip(req); err != nil { // the first token
+			b.Fatal(err)
+		}
+		b.Run("serial/"+impl, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := rt.RoundTrip(req); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		b.Run("parallel/"+impl, func(b *testing.B) {
+			b.ReportAllocs()
+			b.RunParallel(func(pb *testing.PB) {
+				req := req.Clone(ctx)
+				for pb.Next() {
+					if _, err := rt.RoundTrip(req); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+		})
+	}
+}
+
+// answerAtOnce is an API that answers every request 200 without a body.
+type answerAtOnce struct{}
+
+var okResponse = &http.Response{StatusCode: http.StatusOK, Body: http.NoBody}
+
+func (answerAtOnce) RoundTrip(*http.Request) (*http.Response, error) { return okResponse, nil }
