@@ -27,6 +27,12 @@ const (
 	// nothing about its expiry.
 	DefaultLifetime = 5 * time.Minute
 
+	// MaxLifetime is the longest a token is kept by the expiry its
+	// response states: a later one, such as a year-9999 "never", is cut to
+	// it, so a token is fetched again at least daily and nothing stored for
+	// it outlives it by years.
+	MaxLifetime = 24 * time.Hour
+
 	// MaxRetryAfter is the longest wait a Retry-After header can ask for;
 	// a longer one, such as a value in milliseconds by mistake, is cut to it.
 	MaxRetryAfter = 24 * time.Hour
