@@ -123,7 +123,7 @@ func checkExpiryForms(t *testing.T, sent time.Time, x float64) {
 		}
 	}
 	in, inErr := decode(`{"access_token":"a","expires_in":` + string(num) + `}`)
-	str, strErr := decode(`{"access_token":"a","expires_in":"` + strconv.FormatFloat(x, 'f', -1, 64) + `"}`)
+	str, strErr := decode(`{"access_token":"a","expires_in":"` + strconv.FormatFloat(x+0, 'f', -1, 64) + `"}`) // -0 as 0
 	if !str.Equal(in) || strErr != inErr {
 		t.Fatalf("expires_in %v: as a string %v %q, as a number %v %q", x, str, strErr, in, inErr)
 	}
