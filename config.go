@@ -72,6 +72,8 @@ type settings struct {
 	retry       *RetryPolicy
 	expiryDelta time.Duration
 	store       Store
+	observer    Observer
+	provider    string // names the provider in events
 }
 
 // identity is the Store key of a source: its provider and a hash of what
@@ -85,6 +87,7 @@ func identity(provider string, parts ...string) string {
 	return provider + ":" + hex.EncodeToString(h.Sum(nil)[:16])
 }
 
+// httpClient returns client if it is not nil, else the oauth2.HTTPClient
 // value of ctx, else http.DefaultClient.
 func httpClient(ctx context.Context, client *http.Client) *http.Client {
 	if client != nil {
@@ -121,7 +124,7 @@ func (s settings) token(ctx context.Context, a attempt, err error) (*oauth2.Toke
 	if err != nil {
 		return nil, err
 	}
-	return s.retry.withDefaults().do(ctx, a, retryable)
+	return s.retry.withDefaults().do(ctx, a, retryable, observer(s.observer, s.provider))
 }
 
 // tokenSource caches the tokens a fetches in an oauth2.ReuseTokenSource,
@@ -130,5 +133,5 @@ func (s settings) tokenSource(ctx context.Context, a attempt, key string, err er
 	if err != nil {
 		return failingSource{err}
 	}
-	return cached(ctx, a, s.retry, retryable, nil, s.expiryDelta, s.shared(func() string { return key }, nil))
+	return s.cached(ctx, a, retryable, nil, s.shared(func() string { return key }, nil))
 }

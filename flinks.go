@@ -86,6 +86,10 @@ type FlinksConfig struct {
 	// OnNewToken is called in the process that obtained the token.
 	// Optional; nil keeps them in this process.
 	Store Store
+	// Observer, if set, is told what the sources of this config do: each
+	// fetch, each wait, each token an API rejected (see [Observer]).
+	// Optional; nil tells nothing and costs nothing.
+	Observer Observer
 }
 
 // Exchange turns an authorization code into a token, with a refresh token,
@@ -110,7 +114,7 @@ func (c *FlinksConfig) Exchange(ctx context.Context, code string) (*oauth2.Token
 	if err != nil {
 		return nil, err
 	}
-	tok, err := c.Retry.withDefaults().do(ctx, reauthorize(a), retryableOnce)
+	tok, err := c.Retry.withDefaults().do(ctx, reauthorize(a), retryableOnce, observer(c.Observer, ProviderFlinks))
 	if err != nil {
 		return nil, err
 	}
@@ -140,7 +144,8 @@ func (c *FlinksConfig) TokenSource(ctx context.Context, t *oauth2.Token) oauth2.
 			"tokensource: FlinksConfig.TokenSource needs a valid token or a refresh token")}, c.ExpiryDelta)
 	}
 	r := &flinksRefresh{c: *c, refreshToken: t.RefreshToken} // later changes to c do not reach r
-	return cached(ctx, r.attempt, c.Retry, retryable, t, c.ExpiryDelta, c.settings().shared(r.key, r.adopt))
+	s := c.settings()
+	return s.cached(ctx, r.attempt, retryable, t, s.shared(r.key, r.adopt))
 }
 
 // Client returns an HTTP client that adds a token from c.TokenSource(ctx, t)
@@ -184,7 +189,8 @@ func (c FlinksConfig) GoString() string { return safeprint.Format(c, true, "Clie
 func (c FlinksConfig) LogValue() slog.Value { return safeprint.LogValue(c, "ClientSecret") }
 
 func (c *FlinksConfig) settings() settings {
-	return settings{client: c.HTTPClient, retry: c.Retry, expiryDelta: c.ExpiryDelta, store: c.Store}
+	return settings{client: c.HTTPClient, retry: c.Retry, expiryDelta: c.ExpiryDelta, store: c.Store,
+		observer: c.Observer, provider: ProviderFlinks}
 }
 
 // grant validates c and returns the attempt that posts the grant's fields

@@ -55,6 +55,10 @@ type FliqaConfig struct {
 	// token requests of one process (see [Store]). Optional; nil keeps
 	// them in this process.
 	Store Store
+	// Observer, if set, is told what the sources of this config do: each
+	// fetch, each wait, each token an API rejected (see [Observer]).
+	// Optional; nil tells nothing and costs nothing.
+	Observer Observer
 }
 
 // Token fetches a new token, retrying as c.Retry allows. It caches nothing.
@@ -89,7 +93,8 @@ func (c FliqaConfig) GoString() string { return safeprint.Format(c, true, "APISe
 func (c FliqaConfig) LogValue() slog.Value { return safeprint.LogValue(c, "APISecret") }
 
 func (c *FliqaConfig) settings() settings {
-	return settings{client: c.HTTPClient, retry: c.Retry, expiryDelta: c.ExpiryDelta, store: c.Store}
+	return settings{client: c.HTTPClient, retry: c.Retry, expiryDelta: c.ExpiryDelta, store: c.Store,
+		observer: c.Observer, provider: ProviderFliqa}
 }
 
 // attempt validates c and returns the attempt that sends its request.

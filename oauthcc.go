@@ -64,6 +64,10 @@ type ClientCredentialsConfig struct {
 	// token requests of one process (see [Store]). Optional; nil keeps
 	// them in this process.
 	Store Store
+	// Observer, if set, is told what the sources of this config do: each
+	// fetch, each wait, each token an API rejected (see [Observer]).
+	// Optional; nil tells nothing and costs nothing.
+	Observer Observer
 }
 
 // Token fetches a new token, retrying as c.Retry allows. It caches nothing.
@@ -98,7 +102,8 @@ func (c ClientCredentialsConfig) GoString() string { return safeprint.Format(c, 
 func (c ClientCredentialsConfig) LogValue() slog.Value { return safeprint.LogValue(c, "ClientSecret") }
 
 func (c *ClientCredentialsConfig) settings() settings {
-	return settings{client: c.HTTPClient, retry: c.Retry, expiryDelta: c.ExpiryDelta, store: c.Store}
+	return settings{client: c.HTTPClient, retry: c.Retry, expiryDelta: c.ExpiryDelta, store: c.Store,
+		observer: c.Observer, provider: ProviderClientCredentials}
 }
 
 // identity is the Store key of c's tokens: the endpoint, the client, its

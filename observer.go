@@ -1,6 +1,11 @@
 package tokensource
 
-import "time"
+import (
+	"errors"
+	"time"
+
+	"github.com/fintechauth/tokensource/internal/cache"
+)
 
 // Observer is told what a source does: each fetch, each wait for one, each
 // token an API rejected, each renewal ahead of expiry, and each time the
@@ -25,37 +30,37 @@ const (
 	// FetchEnded: a fetch this process sent ended, with a token (Expiry
 	// set) or a failure (Err set), after Attempts attempts over Duration.
 	// One fetch is a whole retry cycle, or one probe after a cool-down.
-	FetchEnded EventKind = iota + 1
+	FetchEnded = EventKind(cache.FetchEnded)
 	// Retrying: an attempt failed (Err, Status, Code) and is retried after
 	// Wait.
-	Retrying
+	Retrying = EventKind(cache.Retrying)
 	// Waited: a call had no usable token and waited Duration for a fetch,
 	// its own or another caller's; Err is what it got if it failed.
-	Waited
+	Waited = EventKind(cache.Waited)
 	// CoolingDown: a call was answered with the last failure (Err) without
 	// a request, for Wait more; see [ErrCoolingDown].
-	CoolingDown
+	CoolingDown = EventKind(cache.CoolingDown)
 	// Invalidated: a token that an API rejected was dropped; the next call
 	// fetches another. Tokens rejected again before that count once.
-	Invalidated
+	Invalidated = EventKind(cache.Invalidated)
 	// RenewalStarted: a token entered its renewal window, and a renewal
 	// began in the background while the current token is served (Expiry is
 	// the current token's).
-	RenewalStarted
+	RenewalStarted = EventKind(cache.RenewalStarted)
 	// RenewalFailed: a background renewal failed (Err); the current token
 	// is still served, and the next renewal comes after Wait.
-	RenewalFailed
+	RenewalFailed = EventKind(cache.RenewalFailed)
 	// StoreUnavailable: the [Store] failed or was too slow (Err); the
 	// source fetched on its own, or kept its outcome to itself.
-	StoreUnavailable
+	StoreUnavailable = EventKind(cache.StoreUnavailable)
 	// Adopted: the source took another process's outcome from the
 	// [Store] instead of fetching: a token (Expiry set) or a failure that is
 	// cooling down (Err and Wait set).
-	Adopted
+	Adopted = EventKind(cache.Adopted)
 	// SourceAdded and SourceDropped: a [Pool] made a source for a key, or
 	// dropped one (idle, over MaxSources, removed, or closed).
-	SourceAdded
-	SourceDropped
+	SourceAdded   = Adopted + 1
+	SourceDropped = Adopted + 2
 )
 
 var kindNames = [...]string{
@@ -116,4 +121,24 @@ type Event struct {
 	// Reason says why a Pool dropped a source (SourceDropped): "idle",
 	// "capacity", "removed" or "closed".
 	Reason string
+}
+
+// observer turns the cache's events into Events for o, or is nil for a nil
+// o, so that a source without an Observer pays nothing.
+func observer(o Observer, provider string) func(cache.Event) {
+	if o == nil {
+		return nil
+	}
+	return func(e cache.Event) {
+		defer func() { _ = recover() }() // an Observer's panic is its own
+		ev := Event{Kind: EventKind(e.Kind), Provider: provider, Duration: e.Duration, Attempts: e.Attempts,
+			Err: e.Err, Expiry: e.Expiry, Wait: e.Wait}
+		if e.Err != nil {
+			ev.Status, _ = statusOf(e.Err)
+			if pe := new(Error); errors.As(e.Err, &pe) {
+				ev.Code = pe.Code
+			}
+		}
+		o.Observe(ev)
+	}
 }

@@ -106,15 +106,28 @@ func (p *RetryPolicy) validate(config string) error {
 type attempt func(ctx context.Context) (*oauth2.Token, error)
 
 // do runs a until it succeeds, fails in a way that retrying cannot mend, or
-// the budget (or ctx's deadline, if sooner) is spent. Each attempt, its
-// response body included, ends by that deadline too, so no attempt can
-// hang. Each call has its own backoff.
-func (p RetryPolicy) do(ctx context.Context, a attempt, retryable func(error) bool) (*oauth2.Token, error) {
+// the budget (or ctx's deadline, if sooner) is spent. Each attempt, its response body included, ends by that
+// deadline too, so no attempt can hang. Each call has its own backoff.
+// observe, if set, is told of each retry and of the fetch's end.
+func (p RetryPolicy) do(ctx context.Context, a attempt, retryable func(error) bool,
+	observe func(cache.Event)) (tok *oauth2.Token, err error) {
+	n := 0
+	if observe != nil {
+		defer func(began time.Time) {
+			e := cache.Event{Kind: cache.FetchEnded, Duration: time.Since(began), Attempts: n, Err: err}
+			if tok != nil {
+				e.Expiry = tok.Expiry
+			} else if err == nil {
+				e.Err = errors.New("tokensource: the fetch panicked") // the panic goes on
+			}
+			observe(e)
+		}(time.Now())
+	}
 	var b *backoff.ExponentialBackOff // made on the first failure
 	ctx, cancel := context.WithTimeout(ctx, p.budget())
 	defer cancel()
 	deadline, _ := ctx.Deadline()
-	for n := 1; ; n++ {
+	for n = 1; ; n++ {
 		tok, err := a(ctx)
 		if err == nil {
 			return tok, nil
@@ -144,6 +157,9 @@ func (p RetryPolicy) do(ctx context.Context, a attempt, retryable func(error) bo
 		}
 		if p.Notify != nil {
 			p.Notify(err, wait)
+		}
+		if observe != nil {
+			observe(cache.Event{Kind: cache.Retrying, Err: err, Wait: wait})
 		}
 		t := time.NewTimer(wait)
 		select {

@@ -3,7 +3,7 @@ package tokensource
 import (
 	"cmp"
 	"context"
-	"time"
+	"errors"
 
 	"golang.org/x/oauth2"
 
@@ -21,32 +21,56 @@ import (
 // is safe for concurrent use. Wrapping it in another ReuseTokenSource is
 // harmless, but hides from it the calls that renew ahead of expiry.
 func RetryTokenSource(ctx context.Context, src oauth2.TokenSource, p *RetryPolicy) oauth2.TokenSource {
+	return RetryTokenSourceWithObserver(ctx, src, p, nil)
+}
+
+// RetryTokenSourceWithObserver is [RetryTokenSource] with an [Observer],
+// told of what the source does with the provider ProviderCustom.
+func RetryTokenSourceWithObserver(ctx context.Context, src oauth2.TokenSource, p *RetryPolicy, o Observer) oauth2.TokenSource {
+	if src == nil {
+		return failingSource{errors.New("tokensource: RetryTokenSource needs a source, not nil")}
+	}
 	if err := p.validate("RetryTokenSource"); err != nil {
 		return failingSource{err}
 	}
-	return cached(ctx, func(context.Context) (*oauth2.Token, error) { return src.Token() }, p, retryable, nil, 0, nil)
+	s := settings{retry: p, observer: o, provider: ProviderCustom}
+	return s.cached(ctx, func(context.Context) (*oauth2.Token, error) { return src.Token() }, retryable, nil, nil)
 }
 
-// cached returns a cached source of the tokens a fetches with p's retries
-// and cool-downs, starting from tok if it is not nil, and sharing them as
-// shared says if it is not nil.
-func cached(ctx context.Context, a attempt, p *RetryPolicy, retryable func(error) bool, tok *oauth2.Token,
-	expiryDelta time.Duration, shared *cache.Shared) *cache.Source {
-	policy := p.withDefaults()
-	fetch := func(ctx context.Context, probe bool) (*oauth2.Token, error) {
-		if probe {
-			return policy.do(ctx, a, never)
-		}
-		return policy.do(ctx, a, retryable)
-	}
-	return cache.New(ctx, fetch, tok, &cache.Options{
-		ExpiryDelta: cmp.Or(expiryDelta, defaultExpiryDelta),
-		MinCoolDown: policy.MaxInterval,
-		MaxCoolDown: policy.MaxCoolDown,
+// fetcher fetches for one cached source, with its policy; it holds the
+// source's options too, so that a source makes one allocation for all.
+type fetcher struct {
+	attempt   attempt
+	retryable func(error) bool
+	policy    RetryPolicy
+	opts      cache.Options
+}
+
+// cached returns a cached source of the tokens a fetches with the policy's
+// retries and cool-downs, starting from tok if it is not nil, and sharing
+// them as shared says if it is not nil.
+func (s settings) cached(ctx context.Context, a attempt, retryable func(error) bool, tok *oauth2.Token,
+	shared *cache.Shared) *cache.Source {
+	f := &fetcher{attempt: a, retryable: retryable, policy: s.retry.withDefaults()}
+	f.opts = cache.Options{
+		ExpiryDelta: cmp.Or(s.expiryDelta, defaultExpiryDelta),
+		MinCoolDown: f.policy.MaxInterval,
+		MaxCoolDown: f.policy.MaxCoolDown,
 		RetryAfter:  retryAfter,
-		Notify:      policy.Notify,
+		Notify:      f.policy.Notify,
+		Observe:     observer(s.observer, s.provider),
 		Shared:      shared,
-	})
+	}
+	return cache.New(ctx, f, tok, &f.opts)
+}
+
+// Fetch makes one fetch: a whole retry cycle, or a single attempt for a
+// probe.
+func (f *fetcher) Fetch(ctx context.Context, probe bool) (*oauth2.Token, error) {
+	if probe {
+		return f.policy.do(ctx, f.attempt, never, f.opts.Observe)
+	}
+	return f.policy.do(ctx, f.attempt, f.retryable, f.opts.Observe)
 }
 
 // never is the retry rule of a single attempt.

@@ -81,12 +81,11 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 }
 
 // token returns a token for a request with ctx, waiting for a fetch no
-// longer than ctx allows.
+// longer than ctx allows. A cached source of this package serves its own
+// token, which send only reads, and waits without a goroutine.
 func (t *Transport) token(ctx context.Context) (*oauth2.Token, error) {
 	if s, ok := t.Source.(*cache.Source); ok {
-		if tok, ok := s.TryToken(); ok {
-			return tok, nil
-		}
+		return s.TokenContext(ctx)
 	}
 	if ctx.Done() == nil {
 		return t.Source.Token()
@@ -94,7 +93,7 @@ func (t *Transport) token(ctx context.Context) (*oauth2.Token, error) {
 	type result struct {
 		tok      *oauth2.Token
 		err      error
-		panicked any // from a hook in the fetch: it goes on to the caller, if still there
+		panicked any // from the source: it goes on to the caller, if still there
 	}
 	done := make(chan result, 1)
 	go func() {

@@ -41,8 +41,13 @@ const (
 	// its outcome, and for its lock.
 	poll = 50 * time.Millisecond
 
-	// storeTimeout bounds each call of a Store.
+	// storeTimeout bounds each call of a Store: one that has not returned
+	// by then is abandoned, and the source goes on without the store.
 	storeTimeout = time.Second
+
+	// maxEntryTTL bounds how long a store keeps what a source shares: a
+	// token that claims to live for years is kept a day.
+	maxEntryTTL = MaxWait
 )
 
 // obtain gets a new token: from the store if another process has just
@@ -52,87 +57,99 @@ const (
 // its holder lets go of it without one (it died, or gave up), for LockTTL
 // at most. Trouble with the store never fails a token: the source fetches
 // on its own, and tells Notify.
-func (s *Source) obtain(probe bool) outcome {
+//
+// release, called once the outcome is recorded, shares it and lets go of
+// the store's lock, if this process took it.
+func (s *Source) obtain(probe bool) (o outcome, release func(outcome)) {
 	sh := s.opts.Shared
 	if sh == nil {
-		tok, err := s.fetch(s.ctx, probe)
-		return outcome{tok: tok, err: err}
+		return s.send(probe), func(outcome) {}
 	}
 	key := sh.Key()
 	seen, err := s.load(key)
 	if err != nil {
-		return s.alone(probe, err)
+		return s.alone(probe, err), func(outcome) {}
 	}
 	if o, ok := s.adoptable(seen); ok {
-		return o
+		return o, func(outcome) {}
 	}
 	for end := time.Now().Add(sh.LockTTL); ; {
-		ctx, cancel := context.WithTimeout(s.ctx, storeTimeout)
-		unlock, err := sh.Store.Lock(ctx, key, sh.LockTTL)
-		cancel()
+		unlock, err := s.lock(key)
 		switch {
 		case err != nil:
-			return s.alone(probe, err)
+			return s.alone(probe, err), func(outcome) {}
 		case unlock != nil:
 			return s.locked(probe, key, unlock)
 		case !time.Now().Before(end):
-			return s.alone(probe, errors.New("tokensource: store: no outcome from the process holding the lock"))
+			return s.alone(probe, errors.New("no outcome from the process holding the lock")), func(outcome) {}
 		}
 		select { // another process is fetching: wait for what it brings
 		case <-s.ctx.Done():
-			return outcome{err: s.ctx.Err()}
+			return outcome{err: s.ctx.Err()}, func(outcome) {}
 		case <-time.After(poll):
 		}
 		e, err := s.load(key)
 		if err != nil {
-			return s.alone(probe, err)
+			return s.alone(probe, err), func(outcome) {}
 		}
 		if e != nil && (seen == nil || e.Stamp != seen.Stamp) {
 			if o, ok := s.adoptable(e); ok {
-				return o
+				return o, func(outcome) {}
 			}
 			seen = e
 		}
 	}
 }
 
-// locked fetches holding the store's lock on key, and shares the outcome
-// before letting go of it.
-func (s *Source) locked(probe bool, key string, unlock func()) outcome {
+// locked fetches holding the store's lock on key. Its release shares the
+// outcome, then lets go of the lock.
+func (s *Source) locked(probe bool, key string, unlock func()) (outcome, func(outcome)) {
 	if e, err := s.load(key); err == nil {
 		if o, ok := s.adoptable(e); ok { // it came just before the lock
-			unlock()
-			return o
+			s.unlock(unlock)
+			return o, func(outcome) {}
 		}
 	}
 	held := true
 	defer func() {
-		if held { // the fetch panicked
-			unlock()
+		if held { // the fetch panicked or ended its goroutine
+			s.unlock(unlock)
 		}
 	}()
-	tok, err := s.fetch(s.ctx, probe)
+	o := s.send(probe)
 	held = false
-	return outcome{tok: tok, err: err, share: func(o outcome) {
-		defer unlock()
+	return o, func(o outcome) {
 		s.save(key, o)
-	}}
+		s.unlock(unlock)
+	}
 }
 
 // alone fetches without the store, after trouble with it.
 func (s *Source) alone(probe bool, trouble error) outcome {
-	if s.opts.Notify != nil && s.ctx.Err() == nil {
-		s.opts.Notify(fmt.Errorf("tokensource: store unavailable, fetching without it: %w", trouble), 0)
-	}
-	tok, err := s.fetch(s.ctx, probe)
+	s.storeTrouble(errorf("store unavailable, fetching without it: %w", trouble))
+	return s.send(probe)
+}
+
+// send asks the provider.
+func (s *Source) send(probe bool) outcome {
+	tok, err := s.fetcher.Fetch(s.ctx, probe)
 	return outcome{tok: tok, err: err}
+}
+
+// storeTrouble tells Notify and the observer that the store failed, unless
+// the source's own context ended.
+func (s *Source) storeTrouble(err error) {
+	if s.ctx.Err() == nil {
+		s.notify(err, 0)
+		s.observe(Event{Kind: StoreUnavailable, Err: err})
+	}
 }
 
 // entry is what the store holds for a source: its latest token or its
 // latest failure.
 type entry struct {
 	Version int            `json:"v"`
-	Stamp   int64          `json:"stamp"` // when it was saved, in ns: tells a waiter that an outcome came
+	Stamp   int64          `json:"stamp"` // when it was saved, in ns of the writer's clock: tells a waiter that an outcome came
 	Token   *sharedToken   `json:"token,omitempty"`
 	Failure *sharedFailure `json:"failure,omitempty"`
 }
@@ -157,9 +174,11 @@ const entryVersion = 1
 // load reads the source's entry; a value it cannot read (another version,
 // or garbage) counts as none, and is overwritten by the next outcome.
 func (s *Source) load(key string) (*entry, error) {
-	ctx, cancel := context.WithTimeout(s.ctx, storeTimeout)
-	defer cancel()
-	b, err := s.opts.Shared.Store.Get(ctx, key)
+	var b []byte
+	err := s.bounded(func(ctx context.Context) (err error) {
+		b, err = s.opts.Shared.Store.Get(ctx, key)
+		return err
+	}, nil)
 	if err != nil || b == nil {
 		return nil, err
 	}
@@ -171,64 +190,145 @@ func (s *Source) load(key string) (*entry, error) {
 	return &e, nil
 }
 
+// lock takes the store's lock on key, or returns nil if another process
+// holds it.
+func (s *Source) lock(key string) (unlock func(), err error) {
+	var got func()
+	err = s.bounded(func(ctx context.Context) (err error) {
+		got, err = s.opts.Shared.Store.Lock(ctx, key, s.opts.Shared.LockTTL)
+		return err
+	}, func() { // a lock taken after the call was abandoned is let go of at once
+		if got != nil {
+			got()
+		}
+	})
+	return got, err
+}
+
+// unlock lets go of the store's lock; a panic in it is store trouble.
+func (s *Source) unlock(unlock func()) {
+	if err := protect("the store's unlock", func() error { unlock(); return nil }); err != nil {
+		s.storeTrouble(errorf("store unavailable: %w", err))
+	}
+}
+
 // adoptable returns the outcome e holds if this source should take it
 // rather than fetch: a token that is usable and newer than its own and
 // than the one it was last told the API rejected, or a failure still
-// cooling down (for MaxWait at most, whatever another process's clock
-// says).
+// cooling down.
+//
+// Times in e are the writer's clock, which may be off: a token is served
+// no longer than it had left when it was shared, counted from now, and a
+// cool-down lasts no longer than the writer's own did, and never more than
+// MaxCoolDown or the failure's Retry-After.
 func (s *Source) adoptable(e *entry) (outcome, bool) {
-	now := time.Now()
+	if e == nil {
+		return outcome{}, false
+	}
+	now, stamp := time.Now(), time.Unix(0, e.Stamp)
 	switch {
-	case e == nil:
-	case e.Failure != nil && now.Before(e.Failure.Until):
-		until := e.Failure.Until
-		if limit := now.Add(MaxWait); until.After(limit) {
-			until = limit
-		}
-		return outcome{err: s.opts.Shared.DecodeErr(e.Failure.Err), until: until, base: e.Failure.Base}, true
-	case e.Token != nil:
-		t := e.Token
-		margin := min(s.opts.ExpiryDelta, t.Lifetime/4)
-		if !now.Before(t.Expiry.Add(-margin)) || !newer(t, s.tok.Load()) || !newer(t, s.rejected.Load()) {
+	case e.Failure != nil:
+		err := s.opts.Shared.DecodeErr(e.Failure.Err)
+		longest := min(e.Failure.Until.Sub(stamp), max(s.opts.MaxCoolDown, s.opts.RetryAfter(err)), MaxWait)
+		until := minTime(e.Failure.Until, now.Add(longest))
+		if !now.Before(until) {
 			break
 		}
-		tok := (&oauth2.Token{AccessToken: t.AccessToken, TokenType: t.TokenType, Expiry: t.Expiry, ExpiresIn: t.ExpiresIn}).
+		s.observe(Event{Kind: Adopted, Err: err, Wait: until.Sub(now)})
+		return outcome{err: err, until: until, base: e.Failure.Base}, true
+	case e.Token != nil:
+		t := e.Token
+		expiry := minTime(t.Expiry, now.Add(min(t.Expiry.Sub(stamp), t.Lifetime)))
+		margin := min(s.opts.ExpiryDelta, t.Lifetime/4)
+		if !now.Before(expiry.Add(-margin)) || !newer(t, s.state.Load()) || !newer(t, s.rejected.Load()) {
+			break
+		}
+		tok := (&oauth2.Token{AccessToken: t.AccessToken, TokenType: t.TokenType, Expiry: expiry, ExpiresIn: t.ExpiresIn}).
 			WithExtra(map[string]any{"scope": t.Scope})
 		if s.opts.Shared.Adopt != nil {
 			tok = s.opts.Shared.Adopt(tok)
 		}
+		s.observe(Event{Kind: Adopted, Expiry: expiry})
 		return outcome{tok: tok, lifetime: t.Lifetime}, true
 	}
 	return outcome{}, false
 }
 
-// newer reports whether t is another token than ref, and expires later.
-func newer(t *sharedToken, ref *oauth2.Token) bool {
-	return ref == nil || (t.AccessToken != ref.AccessToken && t.Expiry.After(ref.Expiry))
+func minTime(a, b time.Time) time.Time {
+	if b.Before(a) {
+		return b
+	}
+	return a
 }
 
-// save shares a recorded outcome of this process's fetch at key.
+// newer reports whether t is another token than ref's, and expires later.
+func newer(t *sharedToken, ref *state) bool {
+	return ref == nil || (t.AccessToken != ref.tok.AccessToken && t.Expiry.After(ref.tok.Expiry))
+}
+
+// save shares a recorded outcome of this process's fetch at key, for as
+// long as it holds: a token until its expiry, a failure until its
+// cool-down ends and MaxCoolDown more (so that the next prober finds the
+// cool-down to double); never more than a day.
 func (s *Source) save(key string, o outcome) {
-	e := entry{Version: entryVersion, Stamp: time.Now().UnixNano()}
+	now := time.Now()
+	e := entry{Version: entryVersion, Stamp: now.UnixNano()}
 	var ttl time.Duration
 	switch {
 	case o.tok != nil:
 		e.Token = &sharedToken{AccessToken: o.tok.AccessToken, TokenType: o.tok.TokenType, Expiry: o.tok.Expiry,
 			ExpiresIn: o.tok.ExpiresIn, Scope: o.tok.Extra("scope"), Lifetime: o.lifetime}
-		ttl = time.Until(o.tok.Expiry)
+		ttl = o.tok.Expiry.Sub(now)
+		if o.tok.Expiry.IsZero() {
+			ttl = maxEntryTTL
+		}
 	case !o.until.IsZero():
 		e.Failure = &sharedFailure{Err: s.opts.Shared.EncodeErr(o.err), Until: o.until, Base: o.base}
-		ttl = time.Until(o.until) + s.opts.MaxCoolDown // the next prober finds the base to double
+		ttl = o.until.Sub(now) + s.opts.MaxCoolDown
 	default:
 		return // cut short by the source's context: nothing to share
 	}
 	b, err := json.Marshal(e)
 	if err == nil {
-		ctx, cancel := context.WithTimeout(s.ctx, storeTimeout)
-		err = s.opts.Shared.Store.Set(ctx, key, b, max(ttl, time.Second))
-		cancel()
+		err = s.bounded(func(ctx context.Context) error {
+			return s.opts.Shared.Store.Set(ctx, key, b, min(max(ttl, time.Second), maxEntryTTL))
+		}, nil)
 	}
-	if err != nil && s.opts.Notify != nil {
-		s.opts.Notify(fmt.Errorf("tokensource: store unavailable, the outcome stays in this process: %w", err), 0)
+	if err != nil {
+		s.storeTrouble(errorf("store unavailable, the outcome stays in this process: %w", err))
+	}
+}
+
+// bounded calls the store with call, for storeTimeout at most, whatever
+// the Store does: a call that has not returned by then is abandoned (its
+// late, if set, runs when it does), and while one has not returned, the
+// next calls fail at once rather than leave a goroutine each. A panic in
+// the call is its error.
+func (s *Source) bounded(call func(ctx context.Context) error, late func()) error {
+	if s.stuck.Load() > 0 {
+		return fmt.Errorf("an earlier call has not returned after %v", storeTimeout)
+	}
+	ctx, cancel := context.WithTimeout(s.ctx, storeTimeout)
+	defer cancel()
+	done := make(chan error) // unbuffered: the call's goroutine learns whether anyone still waits
+	abandoned := make(chan struct{})
+	go func() {
+		err := protect("the store", func() error { return call(ctx) })
+		select {
+		case done <- err:
+		case <-abandoned:
+			if late != nil {
+				_ = protect("the store's unlock", func() error { late(); return nil })
+			}
+			s.stuck.Add(-1)
+		}
+	}()
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		s.stuck.Add(1)
+		close(abandoned)
+		return fmt.Errorf("no answer within %v: %w", storeTimeout, context.Cause(ctx))
 	}
 }

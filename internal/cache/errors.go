@@ -1,0 +1,69 @@
+package cache
+
+import (
+	"errors"
+	"fmt"
+	"runtime"
+	"time"
+)
+
+// prefix begins every error message of the library; the errors made here
+// reach its users as they are.
+const prefix = "tokensource: "
+
+// errorf is fmt.Errorf with the library's prefix.
+func errorf(format string, args ...any) error {
+	return fmt.Errorf(prefix+format, args...)
+}
+
+// ErrCoolingDown is matched by the error of a call answered from a
+// cool-down: the last fetch failed, and no request was sent.
+var ErrCoolingDown = errors.New(prefix + "cooling down after a failed fetch")
+
+// coolingDown is the failure a call gets while a cool-down lasts.
+type coolingDown struct {
+	err  error
+	wait time.Duration
+}
+
+func (e *coolingDown) Error() string {
+	return fmt.Sprintf("%slast fetch failed, next attempt in %v: %s",
+		prefix, e.wait.Round(time.Millisecond), trimPrefix(e.err.Error()))
+}
+
+func (e *coolingDown) Unwrap() error { return e.err }
+
+func (e *coolingDown) Is(target error) bool { return target == ErrCoolingDown }
+
+func trimPrefix(s string) string {
+	if len(s) >= len(prefix) && s[:len(prefix)] == prefix {
+		return s[len(prefix):]
+	}
+	return s
+}
+
+// fetchPanicked is the failure of a fetch that panicked with r, or ended
+// its goroutine if r is nil. It names what the runtime said, or only r's
+// type: a hook's own panic value may hold a token, and a failure is
+// reported.
+func fetchPanicked(r any) error {
+	switch r := r.(type) {
+	case nil:
+		return errorf("the fetch ended its goroutine (runtime.Goexit)")
+	case runtime.Error:
+		return errorf("panic while fetching a token: %v", r)
+	}
+	return errorf("panic while fetching a token (a %T)", r)
+}
+
+// protect calls f, turning a panic into its error, which names only the
+// panic value's type, as fetchPanicked does, and what panicked. The error
+// has no prefix: it is wrapped before it is shown.
+func protect(what string, f func() error) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("panic in %s (a %T)", what, r)
+		}
+	}()
+	return f()
+}

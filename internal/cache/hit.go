@@ -1,0 +1,42 @@
+package cache
+
+import (
+	"time"
+
+	"golang.org/x/oauth2"
+)
+
+// hit returns the current token if it is still served, without a lock: one
+// atomic load and a clock read outside the token's window; within it, a
+// second load, and the lock once to start a renewal in the background.
+func (s *Source) hit() (*oauth2.Token, bool) {
+	st := s.state.Load()
+	if st == nil {
+		return nil, false
+	}
+	now := time.Now().UnixNano()
+	if now < st.renewAt {
+		return &st.tok, true
+	}
+	if now >= st.staleAt {
+		return nil, false
+	}
+	if now >= s.holdOff.Load() {
+		s.renewAhead(st)
+	}
+	return &st.tok, true
+}
+
+// renewAhead starts a renewal of st's token in the background, unless one
+// runs, a cool-down lasts, or st is no longer current.
+func (s *Source) renewAhead(st *state) {
+	s.mu.Lock()
+	if s.busy != nil || time.Now().UnixNano() < s.holdOff.Load() || s.state.Load() != st {
+		s.mu.Unlock()
+		return
+	}
+	probe := s.start()
+	s.mu.Unlock()
+	s.observe(Event{Kind: RenewalStarted, Expiry: st.tok.Expiry})
+	go s.run(probe, nil)
+}
