@@ -72,7 +72,13 @@ func TestExpiredOnArrivalIsAFailure(t *testing.T) {
 }
 
 func TestRenewsAheadInTheBackground(t *testing.T) {
-	srv := newFliqaServer(t, "", lasting(360, nil)) // Fliqa's lifetime: renewed from 180s on
+	renewal := make(chan struct{}) // holds the renewal's answer until the test has seen callers served meanwhile
+	srv := newFliqaServer(t, "", func(w http.ResponseWriter, n int) {
+		if n == 2 {
+			<-renewal
+		}
+		lasting(360, nil)(w, n) // Fliqa's lifetime: renewed from 180s on
+	})
 	fakeTime(t, func(t *testing.T, client *http.Client) {
 		cfg := srv.config("")
 		cfg.HTTPClient = client
@@ -92,9 +98,11 @@ func TestRenewsAheadInTheBackground(t *testing.T) {
 		for range 10 {
 			assert.Equal(t, "tok-1", token(), "the current token, without waiting for the renewal")
 		}
-		synctest.Wait()
+		close(renewal)
+		for token() != "tok-2" { // the renewal lands in the background
+			time.Sleep(time.Millisecond)
+		}
 		assert.Equal(t, int32(2), srv.requests.Load(), "one request for the rollover")
-		assert.Equal(t, "tok-2", token())
 	})
 }
 

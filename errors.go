@@ -1,6 +1,7 @@
 package tokensource
 
 import (
+	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -9,6 +10,7 @@ import (
 
 	"golang.org/x/oauth2"
 
+	"github.com/fintechauth/tokensource/internal/cache"
 	"github.com/fintechauth/tokensource/internal/wire"
 )
 
@@ -48,7 +50,9 @@ type Error struct {
 	// secrets and any token it carries replaced by "[redacted]".
 	Body []byte
 	// Response is the HTTP response; its body has already been read and
-	// closed.
+	// closed. For a failure another process shared through a [Store] it is
+	// synthetic: built from the status alone, with no body, no Request and
+	// no header but Retry-After.
 	Response *http.Response
 
 	err error // why a 2xx response is unusable, nil for non-2xx
@@ -93,12 +97,18 @@ func (e *Error) Unwrap() error { return e.err }
 
 // As lets errors.As find an *oauth2.RetrieveError in e, with Response, Body,
 // ErrorCode (Code), ErrorDescription (Message) and ErrorURI
-// (DocumentationURL) filled.
+// (DocumentationURL) filled. Its Response is never nil: for an Error
+// without one it is synthetic, as for a shared failure, because
+// RetrieveError.Error reads it.
 func (e *Error) As(target any) bool {
 	p, ok := target.(**oauth2.RetrieveError)
 	if ok {
+		resp := e.Response
+		if resp == nil {
+			resp = statusResponse(e.StatusCode, e.RetryAfter)
+		}
 		*p = &oauth2.RetrieveError{
-			Response:         e.Response,
+			Response:         resp,
 			Body:             e.Body,
 			ErrorCode:        e.Code,
 			ErrorDescription: e.Message,
@@ -126,6 +136,39 @@ func newError(f *wire.Failure) *Error {
 		err:              f.Err,
 	}
 }
+
+// statusResponse is the synthetic response of a failure known by its
+// status alone: no body, no Request.
+func statusResponse(code int, retryAfter time.Duration) *http.Response {
+	h := http.Header{}
+	if retryAfter > 0 {
+		h.Set("Retry-After", strconv.FormatInt(int64((retryAfter+time.Second-1)/time.Second), 10))
+	}
+	return &http.Response{
+		Status:     strings.TrimSpace(strconv.Itoa(code) + " " + http.StatusText(code)),
+		StatusCode: code,
+		Proto:      "HTTP/1.1",
+		ProtoMajor: 1,
+		ProtoMinor: 1,
+		Header:     h,
+		Body:       http.NoBody,
+	}
+}
+
+// ErrRedirect is matched, through errors.Is, by the error of a token
+// request that its endpoint redirected to another host or port, or from
+// https to plain http. Such a redirect is refused, and never retried: it
+// would carry the credentials there.
+var ErrRedirect = wire.ErrRedirect
+
+// ErrCoolingDown is matched, through errors.Is, by the error of a call that
+// a cached source answered from a cool-down: its last fetch failed, and no
+// request was sent. The error also wraps that fetch's failure, so
+// errors.As still finds the provider's [*Error].
+var ErrCoolingDown = cache.ErrCoolingDown
+
+// nilConfig is the error of a method called on a nil config.
+func nilConfig(name string) error { return errors.New("tokensource: nil *" + name) }
 
 // ConfigError reports a config field that is missing or wrong. It is
 // returned before any request is sent, and never retried.

@@ -206,3 +206,41 @@ func ExampleClientCredentialsConfig_TokenSource() {
 	// Bearer abbeycross-access-1 3600
 	// token requests: 2
 }
+
+func ExampleNewClient() {
+	fliqa := tokensourcetest.NewFliqa(nil)
+	defer fliqa.Close()
+	src := (&tokensource.FliqaConfig{
+		APIKey:      fliqa.APIKey,
+		APISecret:   fliqa.APISecret,
+		Environment: tokensource.FliqaSandbox,
+		TenantSlug:  "my_slug",
+		BaseURL:     fliqa.URL,
+	}).TokenSource(context.Background())
+
+	// An API that revoked the first token before its expiry.
+	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Authorization") == "Bearer fliqa-access-1" {
+			w.WriteHeader(http.StatusUnauthorized)
+			return
+		}
+		fmt.Fprintf(w, "%s %s with %s", r.Method, r.URL.Path, r.Header.Get("Authorization"))
+	}))
+	defer api.Close()
+
+	// Unlike oauth2.NewClient's, this client sends a request rejected with
+	// 401 once more, with a new token.
+	client := tokensource.NewClient(context.Background(), src)
+	resp, err := client.Get(api.URL + "/accounts")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	fmt.Println(resp.Status, string(body))
+	fmt.Println("token requests:", fliqa.Requests())
+	// Output:
+	// 200 OK GET /accounts with Bearer fliqa-access-2
+	// token requests: 2
+}

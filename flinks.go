@@ -76,8 +76,10 @@ type FlinksConfig struct {
 	// Retry says how a fetch retries. Optional; nil means the defaults of
 	// [RetryPolicy]. Exchange retries less: see there.
 	Retry *RetryPolicy
-	// ExpiryDelta is how long before its expiry a cached token is replaced.
-	// Optional; default 10s, as in x/oauth2.
+	// ExpiryDelta bounds how close to its expiry a cached token is served:
+	// until min(ExpiryDelta, L/4) before it, L being the token's lifetime
+	// when obtained. Its renewal starts earlier, in the background (see
+	// TokenSource). Optional; default 10s, as in x/oauth2.
 	ExpiryDelta time.Duration
 	// Store, if set, shares tokens and failures with the sources of other
 	// processes that have the same identity, so that a fleet makes the
@@ -101,6 +103,9 @@ type FlinksConfig struct {
 // request went out (a reset, a timeout, a 500) is returned as it is. A
 // spent or revoked code matches [ErrReauthorizationRequired].
 func (c *FlinksConfig) Exchange(ctx context.Context, code string) (*oauth2.Token, error) {
+	if c == nil {
+		return nil, nilConfig("FlinksConfig")
+	}
 	if err := require("FlinksConfig", "RedirectURL", c.RedirectURL); err != nil {
 		return nil, err
 	}
@@ -122,14 +127,20 @@ func (c *FlinksConfig) Exchange(ctx context.Context, code string) (*oauth2.Token
 	return tok, nil
 }
 
-// TokenSource returns a source that returns t while it is valid, then
-// refreshes it through the refresh_token grant and caches the new token
-// until ExpiryDelta before its expiry. It is safe for concurrent use; ctx
-// is used for every refresh.
+// TokenSource returns a cached source, safe for concurrent use, that
+// serves t and then the tokens it refreshes through the refresh_token
+// grant. A token that lived L when obtained (for t, what is left of it) is
+// refreshed in the background by the first call in the last
+// min(L/2, 5m) before its expiry, while callers are still served it; it is
+// served until min(ExpiryDelta, L/4) before its expiry, and only past that
+// does a call wait for the refresh. ctx is used for every refresh.
 //
 // A t that is nil, or has expired and has no refresh token, yields a
 // tokensource: error and no request.
 func (c *FlinksConfig) TokenSource(ctx context.Context, t *oauth2.Token) oauth2.TokenSource {
+	if c == nil {
+		return failingSource{nilConfig("FlinksConfig")}
+	}
 	if _, err := c.grant(nil); err != nil {
 		return failingSource{err}
 	}
@@ -153,13 +164,18 @@ func (c *FlinksConfig) TokenSource(ctx context.Context, t *oauth2.Token) oauth2.
 // longer than its context allows, and one rejected with 401 is sent again
 // once with a new token.
 func (c *FlinksConfig) Client(ctx context.Context, t *oauth2.Token) *http.Client {
-	return newClient(ctx, c.TokenSource(ctx, t))
+	return NewClient(ctx, c.TokenSource(ctx, t))
 }
 
 // ClientCredentialsTokenSource returns a cached source of tokens from the
-// client_credentials grant, with Scope when set. It is safe for concurrent
-// use; ctx is used for every fetch.
+// client_credentials grant, with Scope when set, safe for concurrent use.
+// It renews and serves its tokens as TokenSource does: in the background
+// from min(L/2, 5m) before expiry, served until min(ExpiryDelta, L/4)
+// before it. ctx is used for every fetch.
 func (c *FlinksConfig) ClientCredentialsTokenSource(ctx context.Context) oauth2.TokenSource {
+	if c == nil {
+		return failingSource{nilConfig("FlinksConfig")}
+	}
 	fields := map[string]string{"grant_type": "client_credentials"}
 	if c.Scope != "" {
 		fields["scope"] = c.Scope
@@ -251,8 +267,8 @@ func authorizationEnded(e *Error) bool {
 }
 
 // flinksRefresh refreshes with the refresh token it holds, which it
-// replaces only when a response carries a new one. Its retrySource makes one
-// attempt at a time, so refreshToken needs no lock of its own.
+// replaces only when a response carries a new one. Its cached source runs
+// one fetch at a time, so refreshToken needs no lock of its own.
 type flinksRefresh struct {
 	c            FlinksConfig
 	refreshToken string

@@ -56,8 +56,10 @@ type ClientCredentialsConfig struct {
 	// Retry says how a fetch retries. Optional; nil means the defaults of
 	// [RetryPolicy].
 	Retry *RetryPolicy
-	// ExpiryDelta is how long before its expiry a cached token is replaced.
-	// Optional; default 10s, as in x/oauth2.
+	// ExpiryDelta bounds how close to its expiry a cached token is served:
+	// until min(ExpiryDelta, L/4) before it, L being the token's lifetime
+	// when obtained. Its renewal starts earlier, in the background (see
+	// TokenSource). Optional; default 10s, as in x/oauth2.
 	ExpiryDelta time.Duration
 	// Store, if set, shares tokens and failures with the sources of other
 	// processes that have the same identity, so that a fleet makes the
@@ -72,14 +74,23 @@ type ClientCredentialsConfig struct {
 
 // Token fetches a new token, retrying as c.Retry allows. It caches nothing.
 func (c *ClientCredentialsConfig) Token(ctx context.Context) (*oauth2.Token, error) {
+	if c == nil {
+		return nil, nilConfig("ClientCredentialsConfig")
+	}
 	a, err := c.attempt()
 	return c.settings().token(ctx, a, err)
 }
 
-// TokenSource returns a source that caches its token until ExpiryDelta
-// before expiry, then fetches another. It is safe for concurrent use; ctx
-// is used for every fetch. Changes to c after the call do not affect it.
+// TokenSource returns a cached source, safe for concurrent use. A token
+// that lived L when obtained is renewed in the background by the first
+// call in the last min(L/2, 5m) before its expiry, while callers are still
+// served it; it is served until min(ExpiryDelta, L/4) before its expiry,
+// and only past that does a call wait for the renewal. ctx is used for
+// every fetch. Changes to c after the call do not affect it.
 func (c *ClientCredentialsConfig) TokenSource(ctx context.Context) oauth2.TokenSource {
+	if c == nil {
+		return failingSource{nilConfig("ClientCredentialsConfig")}
+	}
 	a, err := c.attempt()
 	return c.settings().tokenSource(ctx, a, c.identity(), err)
 }
@@ -89,7 +100,7 @@ func (c *ClientCredentialsConfig) TokenSource(ctx context.Context) oauth2.TokenS
 // longer than its context allows, and one rejected with 401 is sent again
 // once with a new token.
 func (c *ClientCredentialsConfig) Client(ctx context.Context) *http.Client {
-	return newClient(ctx, c.TokenSource(ctx))
+	return NewClient(ctx, c.TokenSource(ctx))
 }
 
 // String redacts the client secret from %v and %+v.

@@ -30,9 +30,9 @@ const (
 // zero field, means the default.
 //
 // A fetch retries, with exponential backoff and jitter, when no response
-// came (connection refused, reset or dropped) and on 429, 500, 502, 503 and
-// 504. It never retries another status, a 2xx body that is not a usable
-// token, or a cancelled context. A Retry-After header sets the next wait; when
+// came (connection refused, reset or dropped) and on 408, 429, 500, 502,
+// 503 and 504. It never retries another status, a 2xx body that is not a
+// usable token, or a cancelled context. A Retry-After header sets the next wait; when
 // that wait lies beyond the budget the fetch gives up at once, returning an
 // [*Error] with RetryAfter set.
 //

@@ -85,7 +85,7 @@ func decodeErr(b json.RawMessage) error {
 	err := errors.New("tokensource: " + se.Text)
 	if se.Status != 0 {
 		err = &Error{StatusCode: se.Status, Code: se.Code, SubCode: se.SubCode, Message: se.Message,
-			RequestID: se.RequestID, RetryAfter: se.RetryAfter}
+			RequestID: se.RequestID, RetryAfter: se.RetryAfter, Response: statusResponse(se.Status, se.RetryAfter)}
 	}
 	if se.Reauth {
 		err = &reauthError{err}

@@ -16,17 +16,17 @@
 //		TenantSlug:  "my_slug",
 //		BaseURL:     baseURL,
 //	}).TokenSource(ctx)
-//	client := oauth2.NewClient(ctx, src)
+//	client := tokensource.NewClient(ctx, src)
 //
 // [RetryTokenSource] gives any other oauth2.TokenSource the same retries and
-// shared failures. Package tokensourcetest has fakes of the three endpoints
+// shared failures, and [NewClient] the same HTTP client. Package tokensourcetest has fakes of the three endpoints
 // for tests.
 //
 // What every source does the same way:
 //
 //   - Failed attempts are retried with exponential backoff and jitter when a
-//     retry can help (no response, 429, 500, 502, 503, 504) and never when it
-//     cannot (any other 4xx, a malformed 2xx); see [RetryPolicy].
+//     retry can help (no response, 408, 429, 500, 502, 503, 504) and never
+//     when it cannot (any other 4xx, a malformed 2xx); see [RetryPolicy].
 //   - A cached source shares a failure with every caller waiting on it and
 //     then pauses before asking the provider again, so an outage costs the
 //     provider a few requests rather than one per API call.

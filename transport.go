@@ -5,7 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
+	"net/url"
+	"strings"
 
 	"golang.org/x/oauth2"
 
@@ -13,7 +16,7 @@ import (
 )
 
 // Transport is an http.RoundTripper that authorizes each request with a
-// token from Source, as oauth2.Transport does, and does two things more:
+// token from Source, as oauth2.Transport does, and does three things more:
 //
 //   - A request waits for a token only as long as its context allows: when
 //     the context ends first, RoundTrip returns an error wrapping its cause,
@@ -26,7 +29,15 @@ import (
 //     bytes.Buffer or strings.Reader). A 401 means the request was not
 //     processed, so this is safe for any method. A second 401, or one whose
 //     body cannot be replayed, is returned as it is. A 403 is a permission
-//     answer and is returned as it is.
+//     answer and is returned as it is. The body of a 401 that is replayed
+//     is closed unread, so an API that never finishes it cannot hold the
+//     request; the replay may need a new connection.
+//   - A redirect carries the token only to the host and port of the
+//     original request, and never from https to plain http. Elsewhere the
+//     redirected request is sent without it, as net/http drops a caller's
+//     Authorization header there; the answer, typically 401, is returned
+//     as it is and invalidates nothing. oauth2.Transport adds the token on
+//     every hop.
 //
 // The configs' Client methods use it.
 type Transport struct {
@@ -38,6 +49,9 @@ type Transport struct {
 
 // RoundTrip authorizes req and sends it, as described at [Transport].
 func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req == nil || req.URL == nil {
+		return nil, errors.New("tokensource: Transport.RoundTrip needs a request with a URL")
+	}
 	bodyClosed := false // by the base RoundTripper, once it has req
 	if req.Body != nil {
 		defer func() {
@@ -48,6 +62,10 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	if t.Source == nil {
 		return nil, errors.New("tokensource: Transport.Source is nil")
+	}
+	if !sameOrigin(req) {
+		bodyClosed = true
+		return t.roundTrip(req)
 	}
 	tok, err := t.token(req.Context())
 	if err != nil {
@@ -75,8 +93,9 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		}
 		return resp, nil // no other token to try: the 401 stands
 	}
-	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
-	resp.Body.Close()
+	if resp.Body != nil {
+		resp.Body.Close() // unread: an API may never finish it, and the replay must not wait for it
+	}
 	return t.send(req, body, fresh)
 }
 
@@ -84,6 +103,15 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 // longer than ctx allows. A cached source of this package serves its own
 // token, which send only reads, and waits without a goroutine.
 func (t *Transport) token(ctx context.Context) (*oauth2.Token, error) {
+	tok, err := t.wait(ctx)
+	if tok == nil && err == nil {
+		return nil, fmt.Errorf("tokensource: Transport.Source (%T) returned neither a token nor an error", t.Source)
+	}
+	return tok, err
+}
+
+// wait is token, without the check of what Source returned.
+func (t *Transport) wait(ctx context.Context) (*oauth2.Token, error) {
 	if s, ok := t.Source.(*cache.Source); ok {
 		return s.TokenContext(ctx)
 	}
@@ -120,11 +148,54 @@ func (t *Transport) token(ctx context.Context) (*oauth2.Token, error) {
 func (t *Transport) send(req *http.Request, body io.ReadCloser, tok *oauth2.Token) (*http.Response, error) {
 	req = req.Clone(req.Context())
 	req.Body = body
-	tok.SetAuthHeader(req)
-	if t.Base != nil {
-		return t.Base.RoundTrip(req)
+	if req.Header == nil { // as an http.Client would have set it
+		req.Header = make(http.Header)
 	}
-	return http.DefaultTransport.RoundTrip(req)
+	tok.SetAuthHeader(req)
+	return t.roundTrip(req)
+}
+
+// roundTrip sends req through Base, or http.DefaultTransport.
+func (t *Transport) roundTrip(req *http.Request) (*http.Response, error) {
+	base := t.Base
+	if base == nil {
+		base = http.DefaultTransport
+	}
+	resp, err := base.RoundTrip(req)
+	if resp == nil && err == nil {
+		return nil, fmt.Errorf("tokensource: Transport.Base (%T) returned neither a response nor an error", base)
+	}
+	return resp, err
+}
+
+// sameOrigin reports whether req may carry a token: it is not a redirect,
+// or it goes to the host and port of the request that was first redirected,
+// and not from https to http. An http.Client sets req.Response on each
+// redirected request, and the Transport sets Response.Request.
+func sameOrigin(req *http.Request) bool {
+	first := req
+	for hops := 0; first.Response != nil; hops++ {
+		if first.Response.Request == nil || first.Response.Request.URL == nil || hops > 100 {
+			return false // where the chain began is unknown
+		}
+		first = first.Response.Request
+	}
+	if first == req {
+		return true
+	}
+	return hostPort(first.URL) == hostPort(req.URL) && (first.URL.Scheme != "https" || req.URL.Scheme == "https")
+}
+
+// hostPort is u's host and port, the scheme's default port if u has none.
+func hostPort(u *url.URL) string {
+	port := u.Port()
+	if port == "" {
+		port = "80"
+		if u.Scheme == "https" {
+			port = "443"
+		}
+	}
+	return net.JoinHostPort(strings.ToLower(u.Hostname()), port)
 }
 
 // Invalidate tells src, a cached source of this package, that an API
@@ -143,10 +214,15 @@ func Invalidate(src oauth2.TokenSource, tok *oauth2.Token) bool {
 	return ok && s.Invalidate(tok)
 }
 
-// newClient returns an HTTP client that authorizes its requests with
+// NewClient returns an HTTP client that authorizes its requests with
 // tokens from src through a [Transport], on the transport of the
-// oauth2.HTTPClient value of ctx, as oauth2.NewClient does.
-func newClient(ctx context.Context, src oauth2.TokenSource) *http.Client {
+// oauth2.HTTPClient value of ctx, as oauth2.NewClient does. Prefer it to
+// oauth2.NewClient: a request rejected with 401 is sent again once with a
+// new token, its context bounds its wait for a token, a redirect elsewhere
+// does not carry the token, and no second cache hides src's renewal ahead
+// of expiry. The configs' Client methods use it; it serves
+// [RetryTokenSource] and any other source as well.
+func NewClient(ctx context.Context, src oauth2.TokenSource) *http.Client {
 	c, _ := ctx.Value(oauth2.HTTPClient).(*http.Client)
 	if c == nil {
 		c = http.DefaultClient

@@ -267,3 +267,204 @@ func TestAGivenTokenIsServedUntilExpiryDelta(t *testing.T) {
 		assert.Equal(t, tc.want, tok.AccessToken, "%v left", tc.left)
 	}
 }
+
+func TestATokenNeverFollowsARedirectElsewhere(t *testing.T) {
+	tokens := newFliqaServer(t, "", lasting(360, nil))
+	var elsewhereAuth []string
+	var mu sync.Mutex
+	elsewhere := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		elsewhereAuth = append(elsewhereAuth, r.Header.Get("Authorization"))
+		mu.Unlock()
+		w.WriteHeader(http.StatusUnauthorized)
+	}))
+	t.Cleanup(elsewhere.Close)
+	var finalAuth atomic.Value
+	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/same":
+			http.Redirect(w, r, "/final", http.StatusFound)
+		case "/final":
+			finalAuth.Store(r.Header.Get("Authorization"))
+		case "/elsewhere":
+			http.Redirect(w, r, elsewhere.URL+"/steal", http.StatusTemporaryRedirect)
+		case "/found":
+			http.Redirect(w, r, elsewhere.URL+"/steal", http.StatusFound)
+		}
+	}))
+	t.Cleanup(api.Close)
+	client := tokens.config("").Client(context.Background())
+
+	resp, err := client.Get(api.URL + "/same")
+	require.NoError(t, err)
+	resp.Body.Close()
+	assert.Equal(t, http.StatusOK, resp.StatusCode)
+	assert.Equal(t, "Bearer tok-1", finalAuth.Load(), "a redirect on the same host keeps the token")
+
+	for _, path := range []string{"/elsewhere", "/found"} {
+		resp, err = client.Post(api.URL+path, "text/plain", strings.NewReader("payment"))
+		require.NoError(t, err)
+		resp.Body.Close()
+		assert.Equal(t, http.StatusUnauthorized, resp.StatusCode, "the other host's answer, returned as it is")
+	}
+	assert.Equal(t, []string{"", ""}, elsewhereAuth, "another host (another port of the same name) never sees the token")
+	assert.Equal(t, int32(1), tokens.requests.Load(), "its 401 did not invalidate the token")
+}
+
+func TestATokenNeverFollowsARedirectToPlainHTTP(t *testing.T) {
+	var sent []string
+	tr := &tokensource.Transport{
+		Source: oauth2.StaticTokenSource(&oauth2.Token{AccessToken: "tok"}),
+		Base: roundTripFunc(func(r *http.Request) (*http.Response, error) {
+			sent = append(sent, r.URL.String()+" "+r.Header.Get("Authorization"))
+			return &http.Response{StatusCode: http.StatusOK, Body: http.NoBody, Request: r}, nil
+		}),
+	}
+	first, _ := http.NewRequest(http.MethodGet, "https://api.example:8443/a", nil)
+	hop := func(from *http.Request, to string) *http.Request {
+		r, _ := http.NewRequest(http.MethodGet, to, nil)
+		r.Response = &http.Response{StatusCode: http.StatusFound, Request: from}
+		return r
+	}
+	https := hop(first, "https://API.example:8443/b")
+	for _, r := range []*http.Request{
+		first,
+		https,
+		hop(https, "http://api.example:8443/c"),
+		hop(first, "https://api.example/d"),
+		hop(hop(first, "https://other.example:8443/e"), "https://api.example:8443/f"),
+	} {
+		resp, err := tr.RoundTrip(r)
+		require.NoError(t, err)
+		resp.Body.Close()
+	}
+	assert.Equal(t, []string{
+		"https://api.example:8443/a Bearer tok",
+		"https://API.example:8443/b Bearer tok",
+		"http://api.example:8443/c ",
+		"https://api.example/d ",
+		"https://api.example:8443/f Bearer tok",
+	}, sent)
+}
+
+func TestA401ThatNeverEndsDoesNotHoldTheReplay(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		first int // bytes of the 401's body sent before it stalls
+	}{
+		{"headers, then nothing", 0},
+		{"a body trickling in", 1 << 10},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tokens := newFliqaServer(t, "", lasting(360, nil))
+			release, replayed := make(chan struct{}), make(chan struct{})
+			var requests atomic.Int32
+			api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if requests.Add(1) > 1 {
+					close(replayed)
+					_, _ = io.WriteString(w, "ok")
+					return
+				}
+				w.Header().Set("Content-Length", "65536")
+				w.WriteHeader(http.StatusUnauthorized)
+				_, _ = w.Write(make([]byte, tc.first))
+				w.(http.Flusher).Flush()
+				select { // the rest trickles in only after the replay, if ever
+				case <-replayed:
+				case <-release:
+					return
+				}
+				for range 8 {
+					_, _ = w.Write(make([]byte, 1<<10))
+					w.(http.Flusher).Flush()
+				}
+				<-release
+			}))
+			t.Cleanup(api.Close)
+			t.Cleanup(func() { close(release) }) // before api.Close, which waits for the handler
+
+			done := make(chan struct{})
+			var resp *http.Response
+			var err error
+			go func() {
+				defer close(done)
+				resp, err = tokens.config("").Client(context.Background()).Get(api.URL)
+			}()
+			select {
+			case <-done:
+			case <-time.After(time.Minute): // a hang, not a slow machine
+				t.Fatal("the replay waited for the body of the 401")
+			}
+			require.NoError(t, err)
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			assert.Equal(t, http.StatusOK, resp.StatusCode)
+			assert.Equal(t, "ok", string(b))
+			assert.Equal(t, int32(2), requests.Load())
+			assert.Equal(t, int32(2), tokens.requests.Load())
+		})
+	}
+}
+
+func TestTransportRefusesBrokenContracts(t *testing.T) {
+	var auth atomic.Value
+	api := httptest.NewServer(http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) {
+		auth.Store(r.Header.Get("Authorization"))
+	}))
+	t.Cleanup(api.Close)
+	static := oauth2.StaticTokenSource(&oauth2.Token{AccessToken: "tok"})
+	nothing := roundTripFunc(func(*http.Request) (*http.Response, error) { return nil, nil })
+	get := func() *http.Request { r, _ := http.NewRequest(http.MethodGet, api.URL, nil); return r }
+
+	t.Run("a request without a Header", func(t *testing.T) {
+		req := get()
+		req.Header = nil
+		var resp *http.Response
+		var err error
+		require.NotPanics(t, func() { resp, err = (&tokensource.Transport{Source: static}).RoundTrip(req) })
+		require.NoError(t, err)
+		resp.Body.Close()
+		assert.Equal(t, "Bearer tok", auth.Load(), "sent, authorized")
+		assert.Nil(t, req.Header, "the caller's request is not written to")
+	})
+	t.Run("a Base's 401 without a Body", func(t *testing.T) {
+		tokens := newFliqaServer(t, "", lasting(360, nil))
+		var n atomic.Int32
+		tr := &tokensource.Transport{
+			Source: tokens.config("").TokenSource(context.Background()),
+			Base: roundTripFunc(func(r *http.Request) (*http.Response, error) {
+				if n.Add(1) == 1 {
+					return &http.Response{StatusCode: http.StatusUnauthorized, Request: r}, nil
+				}
+				return &http.Response{StatusCode: http.StatusOK, Body: http.NoBody, Request: r}, nil
+			}),
+		}
+		var resp *http.Response
+		var err error
+		require.NotPanics(t, func() { resp, err = tr.RoundTrip(get()) })
+		require.NoError(t, err)
+		assert.Equal(t, http.StatusOK, resp.StatusCode, "replayed")
+	})
+	for _, tc := range []struct {
+		name string
+		tr   *tokensource.Transport
+		req  *http.Request
+		want string
+	}{
+		{"a Base that returns nothing", &tokensource.Transport{Source: static, Base: nothing}, get(),
+			"tokensource: Transport.Base (tokensource_test.roundTripFunc) returned neither a response nor an error"},
+		{"a Source that returns nothing", &tokensource.Transport{Source: sourceFunc(func() (*oauth2.Token, error) { return nil, nil })}, get(),
+			"tokensource: Transport.Source (tokensource_test.sourceFunc) returned neither a token nor an error"},
+		{"no request", &tokensource.Transport{Source: static}, nil, "tokensource: Transport.RoundTrip needs a request with a URL"},
+		{"no URL", &tokensource.Transport{Source: static}, &http.Request{Method: http.MethodGet}, "tokensource: Transport.RoundTrip needs a request with a URL"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var resp *http.Response
+			var err error
+			require.NotPanics(t, func() { resp, err = tc.tr.RoundTrip(tc.req) })
+			assert.Nil(t, resp)
+			require.Error(t, err)
+			assert.Equal(t, tc.want, err.Error())
+		})
+	}
+}

@@ -3,7 +3,7 @@ module github.com/fintechauth/tokensource/redisstore
 go 1.26.0
 
 require (
-	github.com/fintechauth/tokensource v0.0.0
+	github.com/fintechauth/tokensource v0.0.0-20261127102339-0397d7656bbe
 	github.com/redis/go-redis/v9 v9.23.0
 	github.com/stretchr/testify v1.12.1
 	golang.org/x/oauth2 v0.37.0
@@ -16,5 +16,3 @@ require (
 	go.yaml.in/yaml/v3 v3.0.5 // indirect
 	golang.org/x/sys v0.48.0 // indirect
 )
-
-replace github.com/fintechauth/tokensource => ../

@@ -38,9 +38,16 @@ type AbbeyCross struct {
 // credentials, open for business. It is closed when tb's test ends; with a
 // nil tb, call Close.
 func NewAbbeyCross(tb testing.TB) *AbbeyCross {
-	a := &AbbeyCross{ClientID: "abbeycross-test-client", ClientSecret: "abbeycross-test-secret"}
+	a := NewAbbeyCrossHandler()
 	a.start(tb, a)
 	return a
+}
+
+// NewAbbeyCrossHandler returns the fake NewAbbeyCross starts, not started,
+// to mount on a server of your own: its URL is empty, and Close does
+// nothing.
+func NewAbbeyCrossHandler() *AbbeyCross {
+	return &AbbeyCross{ClientID: "abbeycross-test-client", ClientSecret: "abbeycross-test-secret"}
 }
 
 // SetWorkingHours opens or closes the fake. While closed it answers 503

@@ -16,7 +16,10 @@
 //	}
 //
 // The fakes use the standard library only. Each is also an http.Handler,
-// and their paths do not overlap, so one server can mount all three.
+// and their paths do not overlap, so one server can mount all three, as
+// [NewFliqaHandler], [NewFlinksHandler] and [NewAbbeyCrossHandler] give them.
+// [NewStore] returns a Store that sources share in memory, as the
+// replicas of a service share one through Redis.
 package tokensourcetest
 
 import (

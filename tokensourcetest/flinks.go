@@ -44,13 +44,19 @@ type Flinks struct {
 // NewFlinks starts a Flinks fake on loopback with test client
 // credentials. It is closed when tb's test ends; with a nil tb, call Close.
 func NewFlinks(tb testing.TB) *Flinks {
-	f := &Flinks{
+	f := NewFlinksHandler()
+	f.start(tb, f)
+	return f
+}
+
+// NewFlinksHandler returns the fake NewFlinks starts, not started, to
+// mount on a server of your own: its URL is empty, and Close does nothing.
+func NewFlinksHandler() *Flinks {
+	return &Flinks{
 		ClientID:     "flinks-test-client",
 		ClientSecret: "flinks-test-secret",
 		RedirectURL:  "https://app.example.com/flinks/callback",
 	}
-	f.start(tb, f)
-	return f
 }
 
 // Code returns a new authorization code, as the authorization callback

@@ -33,15 +33,21 @@ type Fliqa struct {
 // for the sandbox tenant "my_slug". It is closed when tb's test ends; with
 // a nil tb, call Close.
 func NewFliqa(tb testing.TB) *Fliqa {
-	f := &Fliqa{
+	f := NewFliqaHandler()
+	f.start(tb, f)
+	return f
+}
+
+// NewFliqaHandler returns the fake NewFliqa starts, not started, to mount
+// on a server of your own: its URL is empty, and Close does nothing.
+func NewFliqaHandler() *Fliqa {
+	return &Fliqa{
 		APIKey:      "fliqa-test-key",
 		APISecret:   "fliqa-test-secret",
 		Environment: "sandbox",
 		TenantSlug:  "my_slug",
 		Scopes:      []string{"account_owner", "account_info", "payments"},
 	}
-	f.start(tb, f)
-	return f
 }
 
 // ServeHTTP answers one token request.

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -139,7 +140,7 @@ func TestFlinks(t *testing.T) {
 
 func TestAbbeyCross(t *testing.T) {
 	a := tokensourcetest.NewAbbeyCross(t)
-	json := map[string]string{"Content-Type": "application/json"}
+	asJSON := map[string]string{"Content-Type": "application/json"}
 	for _, tc := range []struct {
 		name   string
 		body   string
@@ -153,7 +154,7 @@ func TestAbbeyCross(t *testing.T) {
 		{"not JSON", `client_id=a`, 409, "invalid_request", ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			status, _, body := do(t, "POST", a.URL+"/v1/oauth/token", json, tc.body)
+			status, _, body := do(t, "POST", a.URL+"/v1/oauth/token", asJSON, tc.body)
 			assert.Equal(t, tc.status, status)
 			if status == 200 {
 				assert.Regexp(t, `^abbeycross-access-\d+$`, body["access_token"])
@@ -171,16 +172,16 @@ func TestAbbeyCross(t *testing.T) {
 	t.Run("non-working hours", func(t *testing.T) {
 		good := `{"client_id":"abbeycross-test-client","client_secret":"abbeycross-test-secret"}`
 		a.SetWorkingHours(false, "3600")
-		status, retryAfter, body := do(t, "POST", a.URL+"/v1/oauth/token", json, good)
+		status, retryAfter, body := do(t, "POST", a.URL+"/v1/oauth/token", asJSON, good)
 		assert.Equal(t, 503, status)
 		assert.Equal(t, "3600", retryAfter)
 		assert.Equal(t, tokensourcetest.NonWorkingHours, body["text"])
 		a.SetWorkingHours(false, "")
-		status, retryAfter, _ = do(t, "POST", a.URL+"/v1/oauth/token", json, good)
+		status, retryAfter, _ = do(t, "POST", a.URL+"/v1/oauth/token", asJSON, good)
 		assert.Equal(t, 503, status)
 		assert.Empty(t, retryAfter)
 		a.SetWorkingHours(true, "")
-		status, _, _ = do(t, "POST", a.URL+"/v1/oauth/token", json, good)
+		status, _, _ = do(t, "POST", a.URL+"/v1/oauth/token", asJSON, good)
 		assert.Equal(t, 200, status)
 	})
 }
@@ -292,4 +293,35 @@ func TestFaultScript(t *testing.T) {
 	assert.Equal(t, 5, a.Requests())
 	require.Len(t, a.Recent(), 5)
 	assert.Equal(t, "abbeycross-test-secret", a.Last().Fields["client_secret"])
+}
+
+func TestHandlersMountOnAServerOfYourOwn(t *testing.T) {
+	fliqa := tokensourcetest.NewFliqaHandler()
+	flinks := tokensourcetest.NewFlinksHandler()
+	abbey := tokensourcetest.NewAbbeyCrossHandler()
+	mux := http.NewServeMux()
+	mux.Handle("/service/auth/token/", fliqa)
+	mux.Handle("/api/v1/token", flinks)
+	mux.Handle("/v1/oauth/token", abbey)
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	for _, e := range []*tokensourcetest.Endpoint{&fliqa.Endpoint, &flinks.Endpoint, &abbey.Endpoint} {
+		assert.Empty(t, e.URL, "not started")
+		e.Close() // nothing to close
+	}
+
+	status, _, body := do(t, "GET", srv.URL+"/service/auth/token/sandbox/my_slug",
+		map[string]string{"Api-Key": fliqa.APIKey, "Api-Secret": fliqa.APISecret}, "")
+	assert.Equal(t, 200, status)
+	assert.Equal(t, "fliqa-access-1", body["accessToken"])
+	asJSON := map[string]string{"Content-Type": "application/json"}
+	status, _, body = do(t, "POST", srv.URL+"/api/v1/token", asJSON,
+		`{"grant_type":"client_credentials","client_id":"`+flinks.ClientID+`","client_secret":"`+flinks.ClientSecret+`"}`)
+	assert.Equal(t, 200, status)
+	assert.Equal(t, "flinks-access-1", body["access_token"])
+	status, _, body = do(t, "POST", srv.URL+"/v1/oauth/token", asJSON,
+		`{"client_id":"`+abbey.ClientID+`","client_secret":"`+abbey.ClientSecret+`"}`)
+	assert.Equal(t, 200, status)
+	assert.Equal(t, "abbeycross-access-1", body["access_token"])
+	assert.Equal(t, []int{1, 1, 1}, []int{fliqa.Requests(), flinks.Requests(), abbey.Requests()})
 }

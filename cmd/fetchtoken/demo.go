@@ -113,12 +113,12 @@ func demo(ctx context.Context, w io.Writer) error {
 		return err
 	}
 
-	say("\n8. An API call through oauth2.NewClient carries the token")
+	say("\n8. An API call through tokensource.NewClient carries the token")
 	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintf(w, "%s %s authorized with %q", r.Method, r.URL.Path, r.Header.Get("Authorization"))
 	}))
 	defer api.Close()
-	resp, err := oauth2.NewClient(ctx, abbeySrc).Get(api.URL + "/v1/quotes")
+	resp, err := tokensource.NewClient(ctx, abbeySrc).Get(api.URL + "/v1/quotes")
 	if err != nil {
 		return err
 	}
@@ -129,7 +129,10 @@ func demo(ctx context.Context, w io.Writer) error {
 	}
 	say("   %s -> %s", resp.Status, body)
 
-	return demoRejected(ctx, say)
+	if err := demoRejected(ctx, say); err != nil {
+		return err
+	}
+	return demoPool(ctx, say)
 }
 
 // The rollover section: tokens that live 2s, replaced 500ms before their

@@ -16,7 +16,11 @@
 //	fetchtoken demo
 //	    the library's story against local fakes: no account, no network
 //	fetchtoken serve [-addr 127.0.0.1:8080]
-//	    serves the three fakes, for integration tests in any language
+//	    serves the three fakes, for integration tests in any language, and
+//	    logs each token request on stderr
+//	fetchtoken help [COMMAND]
+//	    this help, or a command's with its flags, as fetchtoken -h and
+//	    fetchtoken COMMAND -h print it
 //
 // Secrets come from the environment, never from flags, which land in shell
 // history and ps. The token is printed on stdout as JSON (access_token,
@@ -24,9 +28,9 @@
 // token has them), or with -raw as the access token alone. Each retry is
 // reported on stderr.
 //
-// Exit status: 0 with a token, 1 when the provider or the network failed
-// (one line on stderr, never a secret), 2 for a missing or wrong flag or
-// variable, named as you typed it (no request is sent).
+// Exit status: 0 with a token or the help asked for, 1 when the provider or
+// the network failed (one line on stderr, never a secret), 2 for a missing
+// or wrong flag or variable, named as you typed it (no request is sent).
 package main
 
 import (
@@ -62,23 +66,87 @@ func (e usageError) Error() string { return e.msg }
 
 func usagef(format string, args ...any) error { return usageError{fmt.Sprintf(format, args...)} }
 
-const usage = `usage:
-  fetchtoken fliqa -base-url URL -env sandbox|production -tenant SLUG [-raw]
-  fetchtoken flinks [-base-url URL] [-scope S] [-code C -redirect-url U] [-raw]
-  fetchtoken client-credentials -token-url URL [-raw]
-  fetchtoken demo
-  fetchtoken serve [-addr 127.0.0.1:8080]
-`
+// helpText is help that was asked for: run prints it on stdout, and exits 0.
+type helpText string
+
+func (h helpText) Error() string { return string(h) }
+
+// commands are the commands with their arguments and what they do, as help
+// lists them.
+var commands = []struct{ name, args, about string }{
+	{"fliqa", "-base-url URL -env sandbox|production -tenant SLUG [-raw]",
+		"credentials from FLIQA_API_KEY and FLIQA_API_SECRET"},
+	{"flinks", "[-base-url URL] [-scope S] [-code C -redirect-url U] [-raw]",
+		"credentials from FLINKS_CLIENT_ID and FLINKS_CLIENT_SECRET; with -code\n" +
+			"it exchanges an authorization code, else with FLINKS_REFRESH_TOKEN it\n" +
+			"refreshes, else it uses the client_credentials grant"},
+	{"client-credentials", "-token-url URL [-raw]", "credentials from OAUTH_CLIENT_ID and OAUTH_CLIENT_SECRET"},
+	{"demo", "", "the library's story against local fakes: no account, no network"},
+	{"serve", "[-addr 127.0.0.1:8080]",
+		"serves the three fakes, for integration tests in any language, and\nlogs each token request on stderr"},
+	{"help", "[COMMAND]", "this help, or a command's with its flags"},
+}
+
+// usage follows the message of a usage error, on stderr.
+var usage = func() string {
+	var b strings.Builder
+	b.WriteString("usage:\n")
+	for _, c := range commands {
+		b.WriteString("  " + synopsis(c.name, c.args) + "\n")
+	}
+	return b.String()
+}()
+
+// synopsis is how to call a command.
+func synopsis(name, args string) string { return strings.TrimSpace("fetchtoken " + name + " " + args) }
+
+// help is what fetchtoken -h and fetchtoken help print.
+func help() helpText {
+	var b strings.Builder
+	b.WriteString("fetchtoken fetches an access token from a fintech token endpoint and prints\n" +
+		"it on stdout: as JSON, or with -raw as the access token alone. Secrets come\n" +
+		"from the environment, never from flags.\n\nusage:\n")
+	for _, c := range commands {
+		b.WriteString("  " + synopsis(c.name, c.args) + "\n")
+		b.WriteString("      " + strings.ReplaceAll(c.about, "\n", "\n      ") + "\n")
+	}
+	b.WriteString("\nExit status: 0 with a token, 1 when the provider or the network failed,\n" +
+		"2 for a missing or wrong flag or variable (no request is sent).\n")
+	return helpText(b.String())
+}
+
+// commandHelp is what fetchtoken COMMAND -h prints: how to call the
+// command of fs, what it does, and its flags.
+func commandHelp(fs *flag.FlagSet) helpText {
+	name := strings.TrimPrefix(fs.Name(), "fetchtoken ")
+	var b strings.Builder
+	for _, c := range commands {
+		if c.name == name {
+			b.WriteString("usage: " + synopsis(c.name, c.args) + "\n\n" + c.about + "\n")
+		}
+	}
+	var flags strings.Builder
+	fs.SetOutput(&flags)
+	fs.PrintDefaults()
+	if flags.Len() > 0 {
+		b.WriteString("\nflags:\n" + flags.String())
+	}
+	return helpText(b.String())
+}
 
 // run is the command, with its surroundings passed in.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
 	err := dispatch(ctx, args, getenv, stdout, stderr)
-	var ue usageError
+	var (
+		ue usageError
+		h  helpText
+	)
 	switch {
 	case err == nil:
 		return 0
-	case errors.Is(err, flag.ErrHelp):
-		return 2
+	case errors.As(err, &h):
+		fmt.Fprint(stdout, h)
+		return 0
 	case errors.As(err, &ue):
 		fmt.Fprintf(stderr, "fetchtoken: %s\n%s", ue.msg, usage)
 		return 2
@@ -89,11 +157,22 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 }
 
 func dispatch(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	if len(args) == 0 {
+	switch {
+	case len(args) == 0:
 		return usagef("which token endpoint?")
+	case args[0] == "-h" || args[0] == "-help" || args[0] == "--help":
+		return help()
+	case args[0] == "help":
+		switch {
+		case len(args) > 2:
+			return usagef("unexpected argument %q", args[2])
+		case len(args) == 1 || args[1] == "help" || strings.HasPrefix(args[1], "-"):
+			return help()
+		}
+		return dispatch(ctx, []string{args[1], "-h"}, getenv, stdout, stderr)
 	}
 	fs := flag.NewFlagSet("fetchtoken "+args[0], flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs.SetOutput(io.Discard) // run reports errors, and parse gives the help
 	switch args[0] {
 	case "demo":
 		if err := parse(fs, args[1:]); err != nil {
@@ -105,7 +184,7 @@ func dispatch(ctx context.Context, args []string, getenv func(string) string, st
 		if err := parse(fs, args[1:]); err != nil {
 			return err
 		}
-		return serve(ctx, *addr, stdout)
+		return serve(ctx, *addr, stdout, stderr)
 	}
 
 	raw := fs.Bool("raw", false, "print only the access token and a newline")
@@ -186,11 +265,12 @@ func dispatch(ctx context.Context, args []string, getenv func(string) string, st
 	return printToken(stdout, tok)
 }
 
-// parse parses the flags and checks that the required ones are set.
+// parse parses the flags and checks that the required ones are set. For
+// -h or -help it returns the command's help.
 func parse(fs *flag.FlagSet, args []string, required ...string) error {
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			return err
+			return commandHelp(fs)
 		}
 		return usagef("%v", err)
 	}

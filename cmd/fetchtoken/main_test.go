@@ -8,6 +8,8 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
+	"net/http"
 	"net/url"
 	"os"
 	"os/exec"
@@ -21,6 +23,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"golang.org/x/oauth2"
 
 	"github.com/fintechauth/tokensource"
 	"github.com/fintechauth/tokensource/tokensourcetest"
@@ -225,6 +228,8 @@ func TestUsageErrorsSendNothing(t *testing.T) {
 		{"missing client id", nil, []string{"client-credentials", "-token-url", a.URL + "/v1/oauth/token"}, "fetchtoken: OAUTH_CLIENT_ID is not set"},
 		{"missing token URL", []string{"OAUTH_CLIENT_ID=a", "OAUTH_CLIENT_SECRET=b"}, []string{"client-credentials"}, "fetchtoken: -token-url is required"},
 		{"code without redirect", []string{"FLINKS_CLIENT_ID=a", "FLINKS_CLIENT_SECRET=b"}, []string{"flinks", "-base-url", a.URL, "-code", "c"}, "fetchtoken: -code needs -redirect-url"},
+		{"help for an unknown command", nil, []string{"help", "google"}, `fetchtoken: unknown command "google"`},
+		{"help for two commands", nil, []string{"help", "fliqa", "flinks"}, `fetchtoken: unexpected argument "flinks"`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := fetchtoken(t, tc.env, tc.args...)
@@ -234,6 +239,50 @@ func TestUsageErrorsSendNothing(t *testing.T) {
 		})
 	}
 	assert.Equal(t, 0, f.Requests()+a.Requests())
+}
+
+func TestAFlagErrorIsReportedOnce(t *testing.T) {
+	r := fetchtoken(t, nil, "fliqa", "-api-secret", "x")
+	assert.Equal(t, 2, r.code)
+	assert.Equal(t, "fetchtoken: flag provided but not defined: -api-secret\n"+usage, r.stderr)
+}
+
+func TestHelpGoesToStdout(t *testing.T) {
+	f := tokensourcetest.NewFliqa(t)
+	everything := []string{"usage:\n  fetchtoken fliqa -base-url URL", "  fetchtoken serve [-addr 127.0.0.1:8080]\n",
+		"  fetchtoken help [COMMAND]\n", "Exit status: 0 with a token"}
+	for _, tc := range []struct {
+		name string
+		args []string
+		want []string
+	}{
+		{"-h", []string{"-h"}, everything},
+		{"-help", []string{"-help"}, everything},
+		{"--help", []string{"--help"}, everything},
+		{"help", []string{"help"}, everything},
+		{"help help", []string{"help", "help"}, everything},
+		{"fliqa -h", []string{"fliqa", "-h"}, []string{"usage: fetchtoken fliqa -base-url URL -env sandbox|production -tenant SLUG [-raw]\n",
+			"FLIQA_API_SECRET", "flags:\n", "  -tenant string\n"}},
+		{"fliqa with its flags and -h", []string{"fliqa", "-base-url", f.URL, "-env", "sandbox", "-tenant", f.TenantSlug, "-h"},
+			[]string{"usage: fetchtoken fliqa ", "  -tenant string\n"}},
+		{"flinks -h", []string{"flinks", "-h"}, []string{"usage: fetchtoken flinks ", "FLINKS_REFRESH_TOKEN", "  -redirect-url string\n"}},
+		{"client-credentials -help", []string{"client-credentials", "-help"}, []string{"usage: fetchtoken client-credentials ", "  -token-url string\n"}},
+		{"demo -h", []string{"demo", "-h"}, []string{"usage: fetchtoken demo\n\nthe library's story"}},
+		{"serve -h", []string{"serve", "-h"}, []string{"usage: fetchtoken serve [-addr 127.0.0.1:8080]\n", "  -addr string\n"}},
+		{"help serve", []string{"help", "serve"}, []string{"usage: fetchtoken serve [-addr 127.0.0.1:8080]\n", "  -addr string\n"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := fetchtoken(t, fliqaEnv(f), tc.args...)
+			assert.Equal(t, 0, r.code)
+			assert.Empty(t, r.stderr)
+			for _, want := range tc.want {
+				assert.Contains(t, r.stdout, want)
+			}
+		})
+	}
+	assert.NotContains(t, fetchtoken(t, nil, "demo", "-h").stdout, "flags:", "no flags, no title")
+	assert.Equal(t, fetchtoken(t, nil, "serve", "-h").stdout, fetchtoken(t, nil, "help", "serve").stdout)
+	assert.Equal(t, 0, f.Requests(), "help sends nothing")
 }
 
 func TestConfigErrorsNameTheFlag(t *testing.T) {
@@ -392,6 +441,8 @@ func TestDemo(t *testing.T) {
 
 func TestServe(t *testing.T) {
 	cmd := command(t, nil, "serve", "-addr", "127.0.0.1:0")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
 	stdout, err := cmd.StdoutPipe()
 	require.NoError(t, err)
 	require.NoError(t, cmd.Start())
@@ -423,4 +474,93 @@ func TestServe(t *testing.T) {
 
 	require.NoError(t, cmd.Process.Signal(syscall.SIGTERM))
 	require.NoError(t, cmd.Wait(), "a clean stop")
+}
+
+func TestServeLogsEachTokenRequestWithoutSecrets(t *testing.T) {
+	cmd := command(t, nil, "serve", "-addr", "127.0.0.1:0")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	stdout, err := cmd.StdoutPipe()
+	require.NoError(t, err)
+	require.NoError(t, cmd.Start())
+	lines := bufio.NewScanner(stdout)
+	require.True(t, lines.Scan())
+	base, ok := strings.CutPrefix(lines.Text(), "serving token endpoint fakes on ")
+	require.True(t, ok, lines.Text())
+	go func() {
+		for lines.Scan() {
+		}
+	}()
+
+	ctx := context.Background()
+	once := &tokensource.RetryPolicy{MaxElapsedTime: -1}
+	fliqa, flinks, abbey := tokensourcetest.NewFliqa(t), tokensourcetest.NewFlinks(t), tokensourcetest.NewAbbeyCross(t) // for their credentials
+	fliqaCfg := &tokensource.FliqaConfig{APIKey: fliqa.APIKey, APISecret: fliqa.APISecret, Environment: "sandbox",
+		TenantSlug: "my_slug", BaseURL: base, Retry: once}
+	var secrets []string // everything the log must not show
+	tok, err := fliqaCfg.Token(ctx)
+	require.NoError(t, err)
+	secrets = append(secrets, fliqa.APISecret, tok.AccessToken)
+	fliqaCfg.APISecret = "wrong-fliqa-secret"
+	_, err = fliqaCfg.Token(ctx)
+	require.Error(t, err)
+	secrets = append(secrets, fliqaCfg.APISecret)
+
+	flinksCfg := &tokensource.FlinksConfig{ClientID: flinks.ClientID, ClientSecret: flinks.ClientSecret, BaseURL: base,
+		RedirectURL: flinks.RedirectURL, Retry: once}
+	tok, err = flinksCfg.ClientCredentialsTokenSource(ctx).Token()
+	require.NoError(t, err)
+	secrets = append(secrets, flinks.ClientSecret, tok.AccessToken)
+	code := "flinks-code-77"
+	exchanged, err := flinksCfg.Exchange(ctx, code)
+	require.NoError(t, err)
+	tok, err = flinksCfg.TokenSource(ctx, &oauth2.Token{RefreshToken: exchanged.RefreshToken}).Token()
+	require.NoError(t, err)
+	secrets = append(secrets, code, exchanged.AccessToken, exchanged.RefreshToken, tok.AccessToken)
+	odd := "a-secret-sent-as-the-grant"
+	status, _ := post(t, base+"/api/v1/token", `{"grant_type":"`+odd+`"}`)
+	assert.Equal(t, 400, status)
+	secrets = append(secrets, odd)
+
+	tok, err = (&tokensource.ClientCredentialsConfig{ClientID: abbey.ClientID, ClientSecret: abbey.ClientSecret,
+		TokenURL: base + "/v1/oauth/token", Retry: once}).Token(ctx)
+	require.NoError(t, err)
+	secrets = append(secrets, abbey.ClientSecret, tok.AccessToken)
+
+	require.NoError(t, cmd.Process.Signal(syscall.SIGTERM))
+	require.NoError(t, cmd.Wait(), "a clean stop")
+	// Each line is logged before its answer goes out: all are in.
+	var got []string
+	for _, line := range strings.Split(strings.TrimSuffix(stderr.String(), "\n"), "\n") {
+		when, rest, _ := strings.Cut(line, " ")
+		_, err := time.Parse("2006/01/02", when)
+		assert.NoError(t, err, "a line starts with the date and time: %q", line)
+		got = append(got, rest[len("15:04:05 "):])
+	}
+	assert.Equal(t, []string{
+		"fliqa grant=api_key status=200",
+		"fliqa grant=api_key status=401",
+		"flinks grant=client_credentials status=200",
+		"flinks grant=authorization_code status=200",
+		"flinks grant=refresh_token status=200",
+		"flinks grant=other status=400",
+		"abbeycross grant=client_credentials status=200",
+	}, got)
+	for _, secret := range secrets {
+		assert.NotContains(t, stderr.String(), secret)
+	}
+}
+
+// post sends body to url as JSON and returns the status and the body.
+func post(t *testing.T, url, body string) (int, string) {
+	t.Helper()
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, url, strings.NewReader(body))
+	require.NoError(t, err)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	return resp.StatusCode, string(b)
 }

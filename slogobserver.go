@@ -1,0 +1,108 @@
+package tokensource
+
+import (
+	"context"
+	"log/slog"
+)
+
+// NewSlogObserver returns an [Observer] that writes one record per [Event]
+// to logger (nil means slog.Default() at the time of each event), with the
+// message "tokensource: " and what happened, and the attributes kind and
+// provider, then those that apply: duration, attempts, status, code,
+// error, expiry, wait and reason.
+//
+// The levels follow what an operator must act on:
+//   - Warn: a failure callers may see or that stops sharing: a fetch that
+//     ended with an error, a failed renewal, an unavailable store, and a
+//     failure adopted from the store.
+//   - Info: a failure the source handled: an attempt retried, a token an
+//     API rejected.
+//   - Debug: the normal life of a token (a fetch that brought one, a
+//     renewal started, a token adopted, a call that waited, a pool source
+//     added or dropped), and each call answered during a cool-down, which
+//     repeats a failure already logged at Warn and comes once per call.
+//
+// A record holds the error's text and nothing else of a source: errors of
+// this package hold no secret.
+func NewSlogObserver(logger *slog.Logger) Observer {
+	return slogObserver{logger}
+}
+
+type slogObserver struct{ logger *slog.Logger }
+
+// slogMessages are the records' messages, by kind.
+var slogMessages = [...]string{
+	FetchEnded:       "tokensource: fetch ended",
+	Retrying:         "tokensource: retrying",
+	Waited:           "tokensource: waited for a token",
+	CoolingDown:      "tokensource: cooling down",
+	Invalidated:      "tokensource: token invalidated",
+	RenewalStarted:   "tokensource: renewal started",
+	RenewalFailed:    "tokensource: renewal failed",
+	StoreUnavailable: "tokensource: store unavailable",
+	Adopted:          "tokensource: adopted from the store",
+	SourceAdded:      "tokensource: pool source added",
+	SourceDropped:    "tokensource: pool source dropped",
+}
+
+// Observe writes e as one record; see [NewSlogObserver].
+func (o slogObserver) Observe(e Event) {
+	logger := o.logger
+	if logger == nil {
+		logger = slog.Default()
+	}
+	ctx := context.Background()
+	level := slogLevel(e)
+	if !logger.Enabled(ctx, level) {
+		return
+	}
+	msg := "tokensource: event"
+	if e.Kind > 0 && int(e.Kind) < len(slogMessages) {
+		msg = slogMessages[e.Kind]
+	}
+	var buf [10]slog.Attr
+	attrs := append(buf[:0], slog.String("kind", e.Kind.String()), slog.String("provider", e.Provider))
+	if e.Kind == FetchEnded || e.Kind == Waited {
+		attrs = append(attrs, slog.Duration("duration", e.Duration))
+	}
+	if e.Kind == FetchEnded {
+		attrs = append(attrs, slog.Int("attempts", e.Attempts))
+	}
+	if e.Status != 0 {
+		attrs = append(attrs, slog.Int("status", e.Status))
+	}
+	if e.Code != "" {
+		attrs = append(attrs, slog.String("code", e.Code))
+	}
+	if e.Err != nil {
+		attrs = append(attrs, slog.String("error", e.Err.Error()))
+	}
+	if !e.Expiry.IsZero() {
+		attrs = append(attrs, slog.Time("expiry", e.Expiry))
+	}
+	if e.Wait != 0 {
+		attrs = append(attrs, slog.Duration("wait", e.Wait))
+	}
+	if e.Reason != "" {
+		attrs = append(attrs, slog.String("reason", e.Reason))
+	}
+	logger.LogAttrs(ctx, level, msg, attrs...)
+}
+
+// slogLevel is the level of e's record; see [NewSlogObserver].
+func slogLevel(e Event) slog.Level {
+	switch e.Kind {
+	case FetchEnded, Adopted:
+		if e.Err != nil {
+			return slog.LevelWarn
+		}
+		return slog.LevelDebug
+	case RenewalFailed, StoreUnavailable:
+		return slog.LevelWarn
+	case Retrying, Invalidated:
+		return slog.LevelInfo
+	case Waited, CoolingDown, RenewalStarted, SourceAdded, SourceDropped:
+		return slog.LevelDebug
+	}
+	return slog.LevelInfo
+}
