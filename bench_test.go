@@ -3,11 +3,13 @@ package tokensource_test
 import (
 	"context"
 	"fmt"
+	"io"
 	"maps"
 	"net/http"
 	"net/http/httptest"
 	"runtime"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -284,3 +286,63 @@ type answerAtOnce struct{}
 var okResponse = &http.Response{StatusCode: http.StatusOK, Body: http.NoBody}
 
 func (answerAtOnce) RoundTrip(*http.Request) (*http.Response, error) { return okResponse, nil }
+
+// BenchmarkFetchAllocs is what one client-credentials fetch allocates
+// beyond the HTTP exchange it makes, for ours and for x/oauth2's
+// clientcredentials: each is set against a bare POST of the same JSON
+// through the same client to the same server (impl=net-http), its body
+// read, so the allocations of the client, the server and the connection
+// cancel out and extra-allocs/op is the library's own.
+//
+//	go test -run '^$' -bench FetchAllocs -benchmem -count 5 .
+func BenchmarkFetchAllocs(b *testing.B) {
+	srv := newBenchServer(b)
+	url := srv.URL + "/oauth/token"
+	ours := &tokensource.ClientCredentialsConfig{ClientID: "id", ClientSecret: "s", TokenURL: url}
+	theirs := &clientcredentials.Config{ClientID: "id", ClientSecret: "s", TokenURL: url, AuthStyle: oauth2.AuthStyleInParams}
+	ctx := context.Background()
+	bare := func() error {
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, strings.NewReader(`{"client_id":"id","client_secret":"s"}`))
+		if err != nil {
+			return err
+		}
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		_, err = io.ReadAll(resp.Body)
+		return err
+	}
+	for _, impl := range []struct {
+		name  string
+		fetch func() error
+	}{
+		{"impl=tokensource", func() error { _, err := ours.Token(ctx); return err }},
+		{"impl=x-oauth2", func() error { _, err := theirs.Token(ctx); return err }},
+		{"impl=net-http", bare},
+	} {
+		b.Run(impl.name, func(b *testing.B) {
+			b.ReportAllocs()
+			mallocs := func(fetch func() error) uint64 {
+				var m runtime.MemStats
+				runtime.ReadMemStats(&m)
+				before := m.Mallocs
+				for range b.N {
+					if err := fetch(); err != nil {
+						b.Fatal(err)
+					}
+				}
+				runtime.ReadMemStats(&m)
+				return m.Mallocs - before
+			}
+			b.StopTimer()
+			floor := mallocs(bare)
+			b.StartTimer()
+			b.ResetTimer()
+			own := mallocs(impl.fetch)
+			b.ReportMetric((float64(own)-float64(floor))/float64(b.N), "extra-allocs/op")
+		})
+	}
+}
