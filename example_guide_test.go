@@ -17,11 +17,9 @@ import (
 func ExampleNewSlogObserver() {
 	abbey := tokensourcetest.NewAbbeyCross(nil) // a local fake of AbbeyCross's token endpoint
 	defer abbey.Close()
-	// Text records on stdout from Debug on, without the times, which change
-	// from run to run.
 	logger := slog.New(slog.NewTextHandler(os.Stdout, &slog.HandlerOptions{
 		Level: slog.LevelDebug,
-		ReplaceAttr: func(_ []string, a slog.Attr) slog.Attr {
+		ReplaceAttr: func(_ []string, a slog.Attr) slog.Attr { // no times: they vary from run to run
 			if a.Key == slog.TimeKey || a.Key == "duration" || a.Key == "expiry" {
 				return slog.Attr{}
 			}
