@@ -405,6 +405,10 @@ func TestDemo(t *testing.T) {
 		"then abbeycross-access-2, after 4 requests",
 		"retry after 8h0m0s",
 		"200 OK -> GET /v1/quotes authorized with \"Bearer abbeycross-access-1\"",
+		"10000 users asked for a token: 10000 sources made, 100 token requests (the 100 whose saved token had expired),",
+		"100 new tokens saved by OnNewToken;",
+		"100 callers at once for a new user: 1 source made, 1 token request",
+		"an idle user comes back: a new source, from the saved saved-access-9999: 0 token requests",
 	} {
 		assert.Contains(t, r.stdout, want)
 	}
