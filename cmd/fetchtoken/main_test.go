@@ -444,20 +444,7 @@ func TestDemo(t *testing.T) {
 }
 
 func TestServe(t *testing.T) {
-	cmd := command(t, nil, "serve", "-addr", "127.0.0.1:0")
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	stdout, err := cmd.StdoutPipe()
-	require.NoError(t, err)
-	require.NoError(t, cmd.Start())
-	lines := bufio.NewScanner(stdout)
-	require.True(t, lines.Scan())
-	base, ok := strings.CutPrefix(lines.Text(), "serving token endpoint fakes on ")
-	require.True(t, ok, lines.Text())
-	go func() {
-		for lines.Scan() {
-		}
-	}()
+	base, cmd, _ := startServe(t)
 
 	ctx := context.Background()
 	fliqa := tokensourcetest.NewFliqa(t) // for its default credentials
@@ -481,20 +468,7 @@ func TestServe(t *testing.T) {
 }
 
 func TestServeLogsEachTokenRequestWithoutSecrets(t *testing.T) {
-	cmd := command(t, nil, "serve", "-addr", "127.0.0.1:0")
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	stdout, err := cmd.StdoutPipe()
-	require.NoError(t, err)
-	require.NoError(t, cmd.Start())
-	lines := bufio.NewScanner(stdout)
-	require.True(t, lines.Scan())
-	base, ok := strings.CutPrefix(lines.Text(), "serving token endpoint fakes on ")
-	require.True(t, ok, lines.Text())
-	go func() {
-		for lines.Scan() {
-		}
-	}()
+	base, cmd, stderr := startServe(t)
 
 	ctx := context.Background()
 	once := &tokensource.RetryPolicy{MaxElapsedTime: -1}
@@ -553,6 +527,26 @@ func TestServeLogsEachTokenRequestWithoutSecrets(t *testing.T) {
 	for _, secret := range secrets {
 		assert.NotContains(t, stderr.String(), secret)
 	}
+}
+
+// startServe starts fetchtoken serve on a free port, and returns its base URL,
+// the command and what it writes to stderr, complete once it has stopped.
+func startServe(t *testing.T) (string, *exec.Cmd, *bytes.Buffer) {
+	cmd := command(t, nil, "serve", "-addr", "127.0.0.1:0")
+	stderr := new(bytes.Buffer)
+	cmd.Stderr = stderr
+	stdout, err := cmd.StdoutPipe()
+	require.NoError(t, err)
+	require.NoError(t, cmd.Start())
+	lines := bufio.NewScanner(stdout)
+	require.True(t, lines.Scan())
+	base, ok := strings.CutPrefix(lines.Text(), "serving token endpoint fakes on ")
+	require.True(t, ok, lines.Text())
+	go func() {
+		for lines.Scan() {
+		}
+	}()
+	return base, cmd, stderr
 }
 
 // post sends body to url as JSON and returns the status and the body.
