@@ -405,7 +405,6 @@ func TestDemo(t *testing.T) {
 		"then abbeycross-access-2, after 4 requests",
 		"retry after 8h0m0s",
 		"200 OK -> GET /v1/quotes authorized with \"Bearer abbeycross-access-1\"",
-		"10000 users asked for a token: 10000 sources made, 100 token requests (the 100 whose saved token had expired),",
 		"100 new tokens saved by OnNewToken;",
 		"100 callers at once for a new user: 1 source made, 1 token request",
 		"an idle user comes back: a new source, from the saved saved-access-9999: 0 token requests",
@@ -413,6 +412,10 @@ func TestDemo(t *testing.T) {
 		assert.Contains(t, r.stdout, want)
 	}
 	assert.Regexp(t, `after (0s|\d+ms) and 1 request: status 503`, r.stdout, "given up at once")
+	// A busy machine may keep some users from calling within IdleTimeout:
+	// their sources are dropped and made again, from the token saved, with
+	// no request.
+	assert.Regexp(t, `10000 users asked for a token: 1\d{4} sources made, 100 token requests \(the 100 whose`, r.stdout)
 	assert.Regexp(t, `tokensource: +[1-5] upstream requests`, r.stdout, "one retry cycle for 20 callers")
 	assert.Regexp(t, `oauth2.ReuseTokenSource: +\d{2,3} upstream requests`, r.stdout, "a cycle per caller")
 
