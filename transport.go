@@ -183,10 +183,12 @@ func sameOrigin(req *http.Request) bool {
 		}
 		first = first.Response.Request
 	}
-	if first == req {
-		return true
+	for r := req; r != first; r = r.Response.Request { // once stripped, never put back
+		if hostPort(first.URL) != hostPort(r.URL) || (first.URL.Scheme == "https" && r.URL.Scheme != "https") {
+			return false
+		}
 	}
-	return hostPort(first.URL) == hostPort(req.URL) && (first.URL.Scheme != "https" || req.URL.Scheme == "https")
+	return true
 }
 
 // hostPort is u's host and port, the scheme's default port if u has none.

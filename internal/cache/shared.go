@@ -207,7 +207,7 @@ func (s *Source) lock(key string) (unlock func(), err error) {
 
 // unlock lets go of the store's lock; a panic in it is store trouble.
 func (s *Source) unlock(unlock func()) {
-	if err := protect("the store's unlock", func() error { unlock(); return nil }); err != nil {
+	if err := s.bounded(func(context.Context) error { unlock(); return nil }, nil); err != nil {
 		s.storeTrouble(errorf("store unavailable: %w", err))
 	}
 }

@@ -203,6 +203,9 @@ func readBody(rc io.ReadCloser, size int64) (body []byte, tooLarge bool, err err
 		m, err = rc.Read(body[len(body):min(cap(body), MaxBody+1)])
 		body = body[:len(body)+m]
 		if err == io.EOF {
+			if len(body) > MaxBody {
+				break // a body that ends one byte over is too large all the same
+			}
 			return body, false, nil
 		}
 		if err != nil {

@@ -220,14 +220,19 @@ func TestReadBody(t *testing.T) {
 	for _, n := range []int{0, 1, 511, 512, 513, 4096, MaxBody - 1, MaxBody, MaxBody + 1, MaxBody + 100<<10} {
 		data := bytes.Repeat([]byte("x"), n)
 		for _, size := range []int64{int64(n), -1} { // the length known, or not
-			t.Run(fmt.Sprintf("%d bytes, length %d", n, size), func(t *testing.T) {
-				rc := &closeCounter{Reader: bytes.NewReader(data)}
-				body, tooLarge, err := readBody(rc, size)
-				require.NoError(t, err)
-				assert.Equal(t, n > MaxBody, tooLarge)
-				assert.Equal(t, data[:min(n, MaxBody)], body)
-				assert.Equal(t, 1, rc.closed)
-			})
+			for reader, wrap := range map[string]func(io.Reader) io.Reader{
+				"EOF apart":              func(r io.Reader) io.Reader { return r },
+				"EOF with the last data": iotest.DataErrReader, // as net/http's body does
+			} {
+				t.Run(fmt.Sprintf("%d bytes, length %d, %s", n, size, reader), func(t *testing.T) {
+					rc := &closeCounter{Reader: wrap(bytes.NewReader(data))}
+					body, tooLarge, err := readBody(rc, size)
+					require.NoError(t, err)
+					assert.Equal(t, n > MaxBody, tooLarge)
+					assert.Equal(t, data[:min(n, MaxBody)], body)
+					assert.Equal(t, 1, rc.closed)
+				})
+			}
 		}
 	}
 	t.Run("a read error", func(t *testing.T) {
