@@ -127,8 +127,8 @@ func (s settings) token(ctx context.Context, a attempt, err error) (*oauth2.Toke
 	return s.retry.withDefaults().do(ctx, a, retryable, observer(s.observer, s.provider))
 }
 
-// tokenSource caches the tokens a fetches in an oauth2.ReuseTokenSource,
-// with retries and shared failures beneath it.
+// tokenSource returns a cached source of the tokens a fetches, with
+// retries, renewal ahead of expiry and shared failures.
 func (s settings) tokenSource(ctx context.Context, a attempt, key string, err error) oauth2.TokenSource {
 	if err != nil {
 		return failingSource{err}

@@ -26,10 +26,14 @@ import (
 // The response is read tolerantly, because such endpoints rarely document
 // it: access_token or accessToken; token_type or tokenType (default
 // Bearer); expires_in or expiresIn, as a number or a plain decimal string,
-// else an absolute expires, expires_at, expiresAt or expiry (RFC 3339 or
-// Unix seconds; 0 is none), else a JWT access token's exp claim, else
-// DefaultLifetime; scope as a string or a list (see [Scopes]). Error bodies in AbbeyCross's shape {errorId, code, text,
-// parameter_name, parameter_value} fill [Error].
+// in seconds with any fraction kept (0.5 is half a second); else an
+// absolute expires, expires_at, expiresAt or expiry (RFC 3339, or Unix
+// seconds up to the end of the year 9999; 0 is none); else a JWT access
+// token's exp claim; else DefaultLifetime. Whatever its form, a stated
+// expiry more than 24 hours ahead is cut to 24 hours, so a token is fetched
+// again at least daily; one already past is an error. scope is read as a
+// string or a list (see [Scopes]). Error bodies in AbbeyCross's shape
+// {errorId, code, text, parameter_name, parameter_value} fill [Error].
 type ClientCredentialsConfig struct {
 	// ClientID is sent in the body as client_id. Required.
 	ClientID string

@@ -47,6 +47,7 @@ func body(b string) func(http.ResponseWriter, int) {
 }
 
 func TestClientCredentialsBodyShapes(t *testing.T) {
+	expires := time.Now().Add(2 * time.Hour).Truncate(time.Second) // within MaxLifetime: a later one is cut
 	for _, tc := range []struct {
 		name      string
 		body      string
@@ -61,10 +62,10 @@ func TestClientCredentialsBodyShapes(t *testing.T) {
 			"Bearer", 900, func(s time.Time) time.Time { return s.Add(15 * time.Minute) }, []string{"fx", "payments"}},
 		{"expires_in as a string", `{"access_token":"tok","expires_in":"1800"}`,
 			"Bearer", 1800, func(s time.Time) time.Time { return s.Add(30 * time.Minute) }, nil},
-		{"absolute expiry, RFC 3339", `{"access_token":"tok","expires_at":"2031-01-02T03:04:05Z"}`,
-			"Bearer", 0, func(time.Time) time.Time { return time.Date(2031, 1, 2, 3, 4, 5, 0, time.UTC) }, nil},
-		{"absolute expiry, Unix seconds", `{"access_token":"tok","expiresAt":1924916645}`,
-			"Bearer", 0, func(time.Time) time.Time { return time.Unix(1924916645, 0) }, nil},
+		{"absolute expiry, RFC 3339", `{"access_token":"tok","expires_at":"` + expires.UTC().Format(time.RFC3339) + `"}`,
+			"Bearer", 0, func(time.Time) time.Time { return expires }, nil},
+		{"absolute expiry, Unix seconds", `{"access_token":"tok","expiresAt":` + fmt.Sprint(expires.Unix()) + `}`,
+			"Bearer", 0, func(time.Time) time.Time { return expires }, nil},
 		{"no expiry: the default lifetime", `{"access_token":"tok"}`,
 			"Bearer", 0, func(s time.Time) time.Time { return s.Add(5 * time.Minute) }, nil},
 	} {

@@ -2,7 +2,11 @@ package tokensource
 
 import (
 	"errors"
+	"fmt"
+	"net/http"
 	"time"
+
+	"golang.org/x/oauth2"
 
 	"github.com/fintechauth/tokensource/internal/cache"
 )
@@ -105,8 +109,11 @@ type Event struct {
 	Duration time.Duration
 	// Attempts is how many requests a fetch sent (FetchEnded).
 	Attempts int
-	// Err is the failure, if any. It holds no secret; errors.As finds an
-	// [*Error] in it for a provider's answer.
+	// Err is the failure, if any. It holds no secret: errors.As finds an
+	// [*Error] in it for a provider's answer, and an
+	// *oauth2.RetrieveError from a source of yours (RetryTokenSource),
+	// whose text holds the response body, is told by its status and code
+	// alone.
 	Err error
 	// Status and Code are the HTTP status and the provider's error code of
 	// Err's answer, when it has one.
@@ -134,11 +141,30 @@ func observer(o Observer, provider string) func(cache.Event) {
 		ev := Event{Kind: EventKind(e.Kind), Provider: provider, Duration: e.Duration, Attempts: e.Attempts,
 			Err: e.Err, Expiry: e.Expiry, Wait: e.Wait}
 		if e.Err != nil {
-			ev.Status, _ = statusOf(e.Err)
-			if pe := new(Error); errors.As(e.Err, &pe) {
-				ev.Code = pe.Code
-			}
+			ev.Err, ev.Status, ev.Code = eventError(e.Err)
 		}
 		o.Observe(ev)
 	}
+}
+
+// eventError returns err as an Event carries it, with its status and code.
+// An *oauth2.RetrieveError of a user's source keeps only those: its text
+// holds the response body, which the source did not redact.
+func eventError(err error) (error, int, string) {
+	if pe := new(Error); errors.As(err, &pe) {
+		return err, pe.StatusCode, pe.Code
+	}
+	re := new(oauth2.RetrieveError)
+	if !errors.As(err, &re) {
+		return err, 0, ""
+	}
+	status := 0
+	if re.Response != nil {
+		status = re.Response.StatusCode
+	}
+	text := fmt.Sprintf("tokensource: token endpoint answered %d %s", status, http.StatusText(status))
+	if re.ErrorCode != "" {
+		text += ": " + re.ErrorCode
+	}
+	return errors.New(text), status, re.ErrorCode
 }

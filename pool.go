@@ -306,10 +306,19 @@ func (p *pool[K]) add(s *shard[K], key K) (e *entry, mine bool, err error) {
 	return e, true, nil
 }
 
-// make calls newSource for key and ends mk: e gets the source, or leaves
-// s with the error.
+// make calls newSource for key and ends mk, even if newSource ends its
+// goroutine.
 func (p *pool[K]) make(s *shard[K], key K, e *entry, mk *making) {
-	src, err := p.call(key, mk)
+	var src oauth2.TokenSource
+	err := errors.New("tokensource: newSource ended its goroutine (runtime.Goexit)")
+	defer p.made(s, key, e, mk, &src, &err) // runs on runtime.Goexit too
+	src, err = p.call(key, mk)
+}
+
+// made ends mk with what newSource brought, *srcp or *errp, read when it
+// runs: e gets the source, or leaves s with the error.
+func (p *pool[K]) made(s *shard[K], key K, e *entry, mk *making, srcp *oauth2.TokenSource, errp *error) {
+	src, err := *srcp, *errp
 	s.mu.Lock()
 	held := s.m[key] == e
 	if err == nil {

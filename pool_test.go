@@ -218,6 +218,34 @@ func TestPoolNewSourcePanic(t *testing.T) {
 	})
 }
 
+func TestPoolNewSourceThatEndsItsGoroutine(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		release := make(chan struct{})
+		calls := 0
+		p := tokensource.NewPool(func(key string) (oauth2.TokenSource, error) {
+			calls++
+			if calls == 1 {
+				<-release
+				runtime.Goexit() // as t.Fatal or require in a helper does
+			}
+			return oauth2.StaticTokenSource(&oauth2.Token{AccessToken: "tok"}), nil
+		}, nil)
+		defer p.Close()
+		go func() { _, _ = p.Token(context.Background(), "u") }()
+		synctest.Wait()
+		var waiter error
+		go func() { _, waiter = p.Token(context.Background(), "u") }()
+		synctest.Wait()
+		close(release)
+		synctest.Wait()
+		assert.EqualError(t, waiter, "tokensource: newSource ended its goroutine (runtime.Goexit)")
+		assert.Equal(t, 0, p.Len(), "nothing kept")
+		_, err := p.Token(context.Background(), "u")
+		require.NoError(t, err, "the next call makes the source")
+		assert.Equal(t, 2, calls)
+	})
+}
+
 func TestPoolConfigErrors(t *testing.T) {
 	var calls atomic.Int32
 	newSource := func(string) (oauth2.TokenSource, error) {

@@ -22,8 +22,8 @@ import (
 //     added or dropped), and each call answered during a cool-down, which
 //     repeats a failure already logged at Warn and comes once per call.
 //
-// A record holds the error's text and nothing else of a source: errors of
-// this package hold no secret.
+// A record holds the error's text and nothing else of a source: an
+// Event's error holds no secret (see [Event]).
 func NewSlogObserver(logger *slog.Logger) Observer {
 	return slogObserver{logger}
 }

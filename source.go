@@ -17,9 +17,11 @@ import (
 // status. ctx bounds the waits between attempts; src's own HTTP client
 // bounds each attempt, which RetryTokenSource cannot interrupt.
 //
-// The result caches like oauth2.ReuseTokenSource with a 10s ExpiryDelta and
-// is safe for concurrent use. Wrapping it in another ReuseTokenSource is
-// harmless, but hides from it the calls that renew ahead of expiry.
+// The result is safe for concurrent use and renews as the configs' sources
+// do: in the background from min(L/2, 5m) before expiry, L being the
+// token's lifetime when obtained, and serves a token until min(10s, L/4)
+// before it. Wrapping it in another ReuseTokenSource is harmless, but
+// hides from it the calls that renew ahead of expiry.
 func RetryTokenSource(ctx context.Context, src oauth2.TokenSource, p *RetryPolicy) oauth2.TokenSource {
 	return RetryTokenSourceWithObserver(ctx, src, p, nil)
 }

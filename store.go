@@ -22,10 +22,12 @@ import (
 // process stored; otherwise it fetches under the Store's lock, and the
 // other processes wait for what it stores, for as long as a fetch may
 // take (its budget and a second), or until the lock is let go of without
-// an outcome, then fetch on their own. A Store that fails or is slow never
-// fails a token: the source fetches on its own and tells
-// RetryPolicy.Notify. Each call gets a context that ends within a second;
-// a Store must return when it ends.
+// an outcome, then fetch on their own. A Store that fails, is slow or
+// panics never fails a token: the source fetches on its own and tells
+// RetryPolicy.Notify and its [Observer] (StoreUnavailable). Each call gets
+// a context that ends within a second, and should return when it ends; one
+// that does not is abandoned then all the same, and while it has not
+// returned, the source's next calls fail at once rather than pile up.
 //
 // Keys name a source's identity (provider, endpoint, client id or tenant,
 // and the secret; a Flinks refresh source by its refresh token) as a

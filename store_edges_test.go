@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"runtime"
@@ -165,7 +166,7 @@ func TestAStoreGetThatNeverReturnsDoesNotWedgeTheSource(t *testing.T) {
 	})
 }
 
-func TestAnUnlockThatNeverReturnsDoesNotWedgeTheSource(t *testing.T) {
+func TestAnUnlockThatNeverReturnsIsAbandoned(t *testing.T) {
 	tokens := newFliqaServer(t, "", lasting(360, nil))
 	fakeTime(t, func(t *testing.T, client *http.Client) {
 		store := newStuckStore(t)
@@ -175,14 +176,22 @@ func TestAnUnlockThatNeverReturnsDoesNotWedgeTheSource(t *testing.T) {
 		cfg.HTTPClient, cfg.Store = client, store
 		cfg.Retry = &tokensource.RetryPolicy{Notify: told.Notify}
 		src := cfg.TokenSource(t.Context())
-
-		start := time.Now()
 		tok, err := src.Token()
-		require.NoError(t, err, "the fetch's own caller is not held by the unlock")
+		require.NoError(t, err)
 		assert.Equal(t, "tok-1", tok.AccessToken)
-		assert.Equal(t, storeBound, time.Since(start))
+
+		time.Sleep(storeBound)
+		synctest.Wait()
 		assert.Contains(t, told.notified(), "tokensource: store unavailable: no answer within 1s")
 		assert.Len(t, store.Keys(), 1, "the token was shared before the unlock")
+		gets := store.gets.Load()
+		require.True(t, tokensource.Invalidate(src, tok))
+		start := time.Now()
+		tok, err = src.Token()
+		require.NoError(t, err)
+		assert.Equal(t, "tok-2", tok.AccessToken)
+		assert.Zero(t, time.Since(start), "the next fetch did not wait on the store")
+		assert.Equal(t, gets, store.gets.Load(), "nor call it while the unlock has not returned")
 	})
 }
 
@@ -221,11 +230,12 @@ func (s *slowStore) Lock(ctx context.Context, key string, ttl time.Duration) (fu
 func TestASlowStoreCostsOneBoundPerFetch(t *testing.T) {
 	for _, tc := range []struct {
 		name, slow string
+		took       time.Duration // by a fetch's caller, who waits for no Set
 	}{
-		{"every call", "get lock set"},
-		{"Get", "get"},
-		{"Lock", "lock"},
-		{"Set", "set"},
+		{"every call", "get lock set", storeBound},
+		{"Get", "get", storeBound},
+		{"Lock", "lock", storeBound},
+		{"Set", "set", 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			tokens := newFliqaServer(t, "", lasting(360, nil))
@@ -239,12 +249,11 @@ func TestASlowStoreCostsOneBoundPerFetch(t *testing.T) {
 				tok, err := src.Token()
 				require.NoError(t, err)
 				assert.Equal(t, "tok-1", tok.AccessToken)
-				assert.Equal(t, storeBound, time.Since(start),
+				assert.Equal(t, tc.took, time.Since(start),
 					"the slow call is abandoned after its bound, and the next fail at once while it runs")
-				assert.Equal(t, int32(1), store.calls.Load())
-
-				time.Sleep(time.Second) // the abandoned call returns
+				time.Sleep(2 * time.Second) // the abandoned call returns
 				synctest.Wait()
+				assert.Equal(t, int32(1), store.calls.Load())
 				if key, ok := store.locked.Load().(string); ok {
 					unlock, err := store.Store.Lock(t.Context(), key, time.Minute)
 					require.NoError(t, err)
@@ -252,15 +261,17 @@ func TestASlowStoreCostsOneBoundPerFetch(t *testing.T) {
 						unlock()
 					}
 				}
+
 				require.True(t, tokensource.Invalidate(src, tok))
 				start = time.Now()
 				tok, err = src.Token()
 				require.NoError(t, err)
 				assert.Equal(t, "tok-2", tok.AccessToken)
-				assert.Equal(t, storeBound, time.Since(start), "the store is tried again once the call returned")
+				assert.Equal(t, tc.took, time.Since(start), "the store is tried again once the call returned")
+				time.Sleep(2 * time.Second)
+				synctest.Wait()
 				assert.Equal(t, int32(2), store.calls.Load())
 				assert.Equal(t, int32(2), tokens.requests.Load())
-				time.Sleep(time.Second)
 			})
 		})
 	}
@@ -352,6 +363,7 @@ func TestPanicsDuringABackgroundRenewalAreRecorded(t *testing.T) {
 					require.NoError(t, err, "the source keeps serving")
 				}
 				assert.NotEqual(t, "tok-1", tok.AccessToken, "and renews")
+				synctest.Wait() // for the renewal to be shared
 				assert.Contains(t, told.notified(), tc.notified)
 				assert.NotEmpty(t, told.seen(tc.event))
 			})
@@ -442,6 +454,7 @@ func TestAReplicaWithAFastClockCannotStopTheFleet(t *testing.T) {
 				var e *tokensource.Error
 				require.ErrorAs(t, err, &e)
 				assert.Equal(t, 503, e.StatusCode)
+				synctest.Wait() // for the failure to be shared
 
 				src := healthy.TokenSource(t.Context())
 				_, err = src.Token()
@@ -479,6 +492,7 @@ func TestAReplicaWithAFastClockCannotStretchAToken(t *testing.T) {
 
 		_, err := fast.TokenSource(t.Context()).Token()
 		require.NoError(t, err)
+		synctest.Wait() // for the token to be shared
 		src := healthy.TokenSource(t.Context())
 		tok, err := src.Token()
 		require.NoError(t, err)
@@ -629,6 +643,7 @@ func TestNoStoreKeyOutlivesWhatItHolds(t *testing.T) {
 					require.NoError(t, err)
 				}
 				assert.Equal(t, int32(1), srv.requests.Load(), "one fetch")
+				synctest.Wait() // for the outcome to be shared
 
 				store.mu.Lock()
 				defer store.mu.Unlock()
@@ -649,30 +664,29 @@ func TestNoStoreKeyOutlivesWhatItHolds(t *testing.T) {
 }
 
 func TestATokenValidForCenturiesIsServed(t *testing.T) {
-	for _, tc := range []struct{ name, body string }{
-		{"expires 9999", `{"access_token":"a","expires":"9999-12-31T23:59:59Z"}`},
-		{"JWT exp 3000", fmt.Sprintf(`{"access_token":%q}`, jwt(32503680000))},
-		{"expires 2263", `{"access_token":"a","expires":"2263-01-01T00:00:00Z"}`},
+	for _, tc := range []struct {
+		name   string
+		expiry time.Time
+	}{
+		{"until 9999", time.Date(9999, 12, 31, 23, 59, 59, 0, time.UTC)},
+		{"until 2263", time.Date(2263, 1, 1, 0, 0, 0, 0, time.UTC)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			srv := newCCServer(t, nil, func(w http.ResponseWriter, n int) {
-				if n > 1 { // a source that refetched at once would send many
-					status(503)(w, n)
-					return
-				}
-				fmt.Fprint(w, tc.body)
-			})
-			fakeTime(t, func(t *testing.T, client *http.Client) {
-				cfg := srv.config()
-				cfg.HTTPClient = client
-				src := cfg.TokenSource(t.Context())
+			synctest.Test(t, func(t *testing.T) {
+				var calls atomic.Int32
+				src := tokensource.RetryTokenSource(t.Context(), sourceFunc(func() (*oauth2.Token, error) {
+					if calls.Add(1) > 1 { // a source that fetched again at once would call for ever
+						return nil, errors.New("no second token")
+					}
+					return &oauth2.Token{AccessToken: "a", Expiry: tc.expiry}, nil
+				}), nil)
 				for range 3 {
 					tok, err := src.Token()
 					require.NoError(t, err)
 					assert.True(t, tok.Expiry.After(time.Date(2262, 1, 1, 0, 0, 0, 0, time.UTC)), "about as long as it said")
 					time.Sleep(24 * time.Hour)
 				}
-				assert.Equal(t, int32(1), srv.requests.Load(), "served from the cache")
+				assert.Equal(t, int32(1), calls.Load(), "served from the cache")
 			})
 		})
 	}
@@ -721,6 +735,7 @@ func TestErrCoolingDownMarksAnAdoptedFailure(t *testing.T) {
 		cfg.Retry = &tokensource.RetryPolicy{MaxElapsedTime: -1}
 		_, err := cfg.TokenSource(t.Context()).Token()
 		assert.NotErrorIs(t, err, tokensource.ErrCoolingDown, "the first replica's own failure")
+		synctest.Wait() // for the failure to be shared
 
 		other := cfg.TokenSource(t.Context()) // another replica's
 		_, err = other.Token()

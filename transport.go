@@ -144,15 +144,18 @@ func (t *Transport) wait(ctx context.Context) (*oauth2.Token, error) {
 	}
 }
 
-// send sends a copy of req with body, authorized by tok.
+// send sends a copy of req with body, authorized by tok. The copy is
+// shallow but for its header, which is all it changes, as in
+// oauth2.Transport: a RoundTripper must not modify the request.
 func (t *Transport) send(req *http.Request, body io.ReadCloser, tok *oauth2.Token) (*http.Response, error) {
-	req = req.Clone(req.Context())
-	req.Body = body
-	if req.Header == nil { // as an http.Client would have set it
-		req.Header = make(http.Header)
+	r := *req
+	r.Body = body
+	r.Header = req.Header.Clone()
+	if r.Header == nil { // as an http.Client would have set it
+		r.Header = make(http.Header, 1)
 	}
-	tok.SetAuthHeader(req)
-	return t.roundTrip(req)
+	tok.SetAuthHeader(&r)
+	return t.roundTrip(&r)
 }
 
 // roundTrip sends req through Base, or http.DefaultTransport.
@@ -180,10 +183,12 @@ func sameOrigin(req *http.Request) bool {
 		}
 		first = first.Response.Request
 	}
-	if first == req {
-		return true
+	for r := req; r != first; r = r.Response.Request { // once stripped, never put back
+		if hostPort(first.URL) != hostPort(r.URL) || (first.URL.Scheme == "https" && r.URL.Scheme != "https") {
+			return false
+		}
 	}
-	return hostPort(first.URL) == hostPort(req.URL) && (first.URL.Scheme != "https" || req.URL.Scheme == "https")
+	return true
 }
 
 // hostPort is u's host and port, the scheme's default port if u has none.

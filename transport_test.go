@@ -343,7 +343,7 @@ func TestATokenNeverFollowsARedirectToPlainHTTP(t *testing.T) {
 		"https://API.example:8443/b Bearer tok",
 		"http://api.example:8443/c ",
 		"https://api.example/d ",
-		"https://api.example:8443/f Bearer tok",
+		"https://api.example:8443/f ",
 	}, sent)
 }
 

@@ -161,3 +161,32 @@ func TestWireReadsAJWTExpiry(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, time.Unix(exp, 0), tok.Expiry, "exp, not the 5-minute default")
 }
+
+func TestWireExpiryForms(t *testing.T) {
+	jwt := func(exp int64) string {
+		return base64.RawURLEncoding.EncodeToString([]byte(`{"alg":"none"}`)) + "." +
+			base64.RawURLEncoding.EncodeToString(fmt.Appendf(nil, `{"exp":%d}`, exp)) + ".c2ln"
+	}
+	const year9999 = 253402300799 // 9999-12-31T23:59:59Z
+	for _, tc := range []struct {
+		name, body string
+		want       time.Duration // after the send time
+	}{
+		{"half a second", `{"access_token":"at-1","expires_in":"0.5"}`, 500 * time.Millisecond},
+		{"half a second as a number", `{"access_token":"at-1","expires_in":0.5}`, 500 * time.Millisecond},
+		{"a second and a half", `{"access_token":"at-1","expires_in":"1.5"}`, 1500 * time.Millisecond},
+		{"expires_in of 68 years", `{"access_token":"at-1","expires_in":2147483647}`, 24 * time.Hour},
+		{"JWT exp of the year 9999", `{"access_token":"` + jwt(year9999) + `"}`, 24 * time.Hour},
+		{"expires of the year 9999, RFC 3339", `{"access_token":"at-1","expires":"9999-12-31T23:59:59Z"}`, 24 * time.Hour},
+		{"expires_at of the year 9999, Unix seconds", `{"access_token":"at-1","expires_at":253402300799}`, 24 * time.Hour},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg, _ := wireConfig(t, "abbey-secret", 200, tc.body)
+			before := time.Now()
+			tok, err := cfg.Token(t.Context())
+			after := time.Now()
+			require.NoError(t, err)
+			assert.WithinRange(t, tok.Expiry, before.Add(tc.want), after.Add(tc.want))
+		})
+	}
+}

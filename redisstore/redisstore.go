@@ -86,8 +86,16 @@ func New(client redis.UniversalClient, opts Options) (*Store, error) {
 	return s, nil
 }
 
-// Get returns the value at key, or nil if there is none or it cannot be
-// opened.
+// ErrUnreadable is matched, through errors.Is, by the error of a Get whose
+// value this Store cannot open: sealed with another EncryptionKey (a
+// replica configured apart from the others, or a key rotation under way),
+// tampered with, or written in the other mode. The source then fetches on
+// its own and tells its Notify and Observer, so that the mismatch shows;
+// the value is never served.
+var ErrUnreadable = errors.New("redisstore: a stored value does not open: another EncryptionKey, Plaintext setting or Prefix wrote it, or it was tampered with")
+
+// Get returns the value at key, nil if there is none, or ErrUnreadable if
+// it cannot be opened.
 func (s *Store) Get(ctx context.Context, key string) ([]byte, error) {
 	var sealed []byte
 	err := s.do(ctx, func(ctx context.Context) error {
@@ -101,7 +109,10 @@ func (s *Store) Get(ctx context.Context, key string) ([]byte, error) {
 	if err != nil || sealed == nil {
 		return nil, err
 	}
-	return s.open(s.prefix+key, sealed), nil
+	if value := s.open(s.prefix+key, sealed); value != nil {
+		return value, nil
+	}
+	return nil, ErrUnreadable
 }
 
 // Set seals value and stores it at key for ttl.

@@ -89,7 +89,7 @@ func TestValuesAreSealedAndBoundToTheirKey(t *testing.T) {
 		t.Run(tc.name+" is never served", func(t *testing.T) {
 			store, key := tc.setup(t)
 			got, err := store.Get(ctx, key)
-			require.NoError(t, err)
+			require.ErrorIs(t, err, redisstore.ErrUnreadable, "the mismatch shows")
 			assert.Nil(t, got)
 		})
 	}

@@ -1,12 +1,14 @@
 package redisstore_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
 	"regexp"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -216,4 +218,36 @@ func TestAFlinksSourceFollowsItsNewRefreshToken(t *testing.T) {
 	require.NoError(t, err, "the other's failure under the old refresh token is not this source's")
 	assert.Equal(t, "access-2", tok.AccessToken)
 	assert.Equal(t, "refresh-2", tok.RefreshToken)
+}
+
+// observed records the kinds of the events a source tells.
+type observed struct {
+	mu    sync.Mutex
+	kinds []tokensource.EventKind
+}
+
+func (o *observed) Observe(e tokensource.Event) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.kinds = append(o.kinds, e.Kind)
+}
+
+func TestAReplicaWithAnotherKeyIsToldSo(t *testing.T) {
+	r := startRedis(t)
+	fake := tokensourcetest.NewAbbeyCross(t)
+	_, err := patientConfig(fake, newStore(t, r, redisstore.Options{EncryptionKey: testKey})).
+		TokenSource(context.Background()).Token()
+	require.NoError(t, err)
+
+	var notified []error
+	odd := patientConfig(fake, newStore(t, r, redisstore.Options{EncryptionKey: bytes.Repeat([]byte{8}, 32)}))
+	odd.Retry.Notify = func(err error, _ time.Duration) { notified = append(notified, err) }
+	obs := &observed{}
+	odd.Observer = obs
+	_, err = odd.TokenSource(context.Background()).Token()
+	require.NoError(t, err, "it fetches on its own")
+	assert.Equal(t, 2, fake.Requests())
+	require.Len(t, notified, 1)
+	assert.ErrorIs(t, notified[0], redisstore.ErrUnreadable)
+	assert.Contains(t, obs.kinds, tokensource.StoreUnavailable)
 }

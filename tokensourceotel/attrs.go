@@ -43,7 +43,6 @@ type providerAttrs struct {
 	kv               attribute.KeyValue
 	plain            attrSet // the provider alone
 	success, failure attrSet // with tokensource.outcome
-	reasons          map[string][]metric.AddOption
 
 	mu       sync.Mutex
 	statuses map[int][]metric.AddOption // with http.response.status_code, if not 0
@@ -54,11 +53,21 @@ var poolReasons = []string{"idle", "capacity", "removed", "closed"}
 
 func newProviderAttrs(name string) *providerAttrs {
 	kv := keyProvider.String(name)
-	p := &providerAttrs{kv: kv, plain: newAttrSet(kv), success: newAttrSet(kv, outcomeSuccess),
-		failure: newAttrSet(kv, outcomeFailure), reasons: make(map[string][]metric.AddOption),
-		statuses: make(map[int][]metric.AddOption)}
+	return &providerAttrs{kv: kv, plain: newAttrSet(kv), success: newAttrSet(kv, outcomeSuccess),
+		failure: newAttrSet(kv, outcomeFailure), statuses: make(map[int][]metric.AddOption)}
+}
+
+// poolAttrs are the attribute sets of a Pool's events, which name no
+// provider: a pool holds sources of any.
+type poolAttrs struct {
+	none    []metric.AddOption
+	reasons map[string][]metric.AddOption
+}
+
+func newPoolAttrs() poolAttrs {
+	p := poolAttrs{none: newAttrSet().add, reasons: make(map[string][]metric.AddOption)}
 	for _, r := range poolReasons {
-		p.reasons[r] = newAttrSet(kv, keyReason.String(r)).add
+		p.reasons[r] = newAttrSet(keyReason.String(r)).add
 	}
 	return p
 }
@@ -87,22 +96,23 @@ func (p *providerAttrs) status(status int) []metric.AddOption {
 }
 
 // reason is the set of a dropped pool source.
-func (p *providerAttrs) reason(reason string) []metric.AddOption {
+func (p poolAttrs) reason(reason string) []metric.AddOption {
 	if s, ok := p.reasons[reason]; ok {
 		return s
 	}
-	return newAttrSet(p.kv, keyReason.String(reason)).add
+	return newAttrSet(keyReason.String(reason)).add
 }
 
 // attrCache holds the sets of every provider seen: the four of the core
 // made up front, any other on first use.
 type attrCache struct {
+	pool   poolAttrs
 	known  map[string]*providerAttrs // read only
 	others sync.Map                  // string to *providerAttrs
 }
 
 func newAttrCache() *attrCache {
-	c := &attrCache{known: make(map[string]*providerAttrs)}
+	c := &attrCache{pool: newPoolAttrs(), known: make(map[string]*providerAttrs)}
 	for _, name := range []string{tokensource.ProviderFliqa, tokensource.ProviderFlinks,
 		tokensource.ProviderClientCredentials, tokensource.ProviderCustom} {
 		c.known[name] = newProviderAttrs(name)

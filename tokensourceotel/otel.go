@@ -182,9 +182,9 @@ func (o *Observer) Observe(e tokensource.Event) {
 			o.tokenLifetime.Record(ctx, time.Until(e.Expiry).Seconds(), p.plain.record...)
 		}
 	case tokensource.SourceAdded:
-		o.poolSources.Add(ctx, 1, p.plain.add...)
+		o.poolSources.Add(ctx, 1, o.attrs.pool.none...)
 	case tokensource.SourceDropped:
-		o.poolSources.Add(ctx, -1, p.plain.add...)
-		o.poolDrops.Add(ctx, 1, p.reason(e.Reason)...)
+		o.poolSources.Add(ctx, -1, o.attrs.pool.none...)
+		o.poolDrops.Add(ctx, 1, o.attrs.pool.reason(e.Reason)...)
 	}
 }

@@ -21,7 +21,7 @@ const (
 	poolUsers   = 10_000
 	poolExpired = 100
 	poolActive  = 1_000
-	poolIdle    = 300 * time.Millisecond
+	poolIdle    = time.Second
 )
 
 // demoPool serves 10,000 Flinks users from one pool: each user's source
@@ -93,13 +93,13 @@ func demoPool(ctx context.Context, say func(string, ...any)) error {
 	say("   while %d of them keep calling: %d sources held, %d dropped as idle (IdleTimeout %v)",
 		poolActive, pool.Len(), idle.Load(), poolIdle)
 
-	before = flinks.Requests()
+	before, made := flinks.Requests(), added.Load()
 	var wg sync.WaitGroup
 	for range 100 {
 		wg.Go(func() { _, _ = pool.Token(ctx, poolUsers) }) // a new user, whose saved token has expired
 	}
 	wg.Wait()
-	say("   100 callers at once for a new user: %d source made, %s", added.Load()-poolUsers, tokenRequests(flinks.Requests()-before))
+	say("   100 callers at once for a new user: %d source made, %s", added.Load()-made, tokenRequests(flinks.Requests()-before))
 
 	before = flinks.Requests()
 	tok, err := pool.Token(ctx, poolUsers-1)

@@ -405,10 +405,17 @@ func TestDemo(t *testing.T) {
 		"then abbeycross-access-2, after 4 requests",
 		"retry after 8h0m0s",
 		"200 OK -> GET /v1/quotes authorized with \"Bearer abbeycross-access-1\"",
+		"100 new tokens saved by OnNewToken;",
+		"100 callers at once for a new user: 1 source made, 1 token request",
+		"an idle user comes back: a new source, from the saved saved-access-9999: 0 token requests",
 	} {
 		assert.Contains(t, r.stdout, want)
 	}
 	assert.Regexp(t, `after (0s|\d+ms) and 1 request: status 503`, r.stdout, "given up at once")
+	// A busy machine may keep some users from calling within IdleTimeout:
+	// their sources are dropped and made again, from the token saved, with
+	// no request.
+	assert.Regexp(t, `10000 users asked for a token: 1\d{4} sources made, 100 token requests \(the 100 whose`, r.stdout)
 	assert.Regexp(t, `tokensource: +[1-5] upstream requests`, r.stdout, "one retry cycle for 20 callers")
 	assert.Regexp(t, `oauth2.ReuseTokenSource: +\d{2,3} upstream requests`, r.stdout, "a cycle per caller")
 
@@ -440,20 +447,7 @@ func TestDemo(t *testing.T) {
 }
 
 func TestServe(t *testing.T) {
-	cmd := command(t, nil, "serve", "-addr", "127.0.0.1:0")
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	stdout, err := cmd.StdoutPipe()
-	require.NoError(t, err)
-	require.NoError(t, cmd.Start())
-	lines := bufio.NewScanner(stdout)
-	require.True(t, lines.Scan())
-	base, ok := strings.CutPrefix(lines.Text(), "serving token endpoint fakes on ")
-	require.True(t, ok, lines.Text())
-	go func() {
-		for lines.Scan() {
-		}
-	}()
+	base, cmd, _ := startServe(t)
 
 	ctx := context.Background()
 	fliqa := tokensourcetest.NewFliqa(t) // for its default credentials
@@ -477,20 +471,7 @@ func TestServe(t *testing.T) {
 }
 
 func TestServeLogsEachTokenRequestWithoutSecrets(t *testing.T) {
-	cmd := command(t, nil, "serve", "-addr", "127.0.0.1:0")
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	stdout, err := cmd.StdoutPipe()
-	require.NoError(t, err)
-	require.NoError(t, cmd.Start())
-	lines := bufio.NewScanner(stdout)
-	require.True(t, lines.Scan())
-	base, ok := strings.CutPrefix(lines.Text(), "serving token endpoint fakes on ")
-	require.True(t, ok, lines.Text())
-	go func() {
-		for lines.Scan() {
-		}
-	}()
+	base, cmd, stderr := startServe(t)
 
 	ctx := context.Background()
 	once := &tokensource.RetryPolicy{MaxElapsedTime: -1}
@@ -549,6 +530,26 @@ func TestServeLogsEachTokenRequestWithoutSecrets(t *testing.T) {
 	for _, secret := range secrets {
 		assert.NotContains(t, stderr.String(), secret)
 	}
+}
+
+// startServe starts fetchtoken serve on a free port, and returns its base URL,
+// the command and what it writes to stderr, complete once it has stopped.
+func startServe(t *testing.T) (string, *exec.Cmd, *bytes.Buffer) {
+	cmd := command(t, nil, "serve", "-addr", "127.0.0.1:0")
+	stderr := new(bytes.Buffer)
+	cmd.Stderr = stderr
+	stdout, err := cmd.StdoutPipe()
+	require.NoError(t, err)
+	require.NoError(t, cmd.Start())
+	lines := bufio.NewScanner(stdout)
+	require.True(t, lines.Scan())
+	base, ok := strings.CutPrefix(lines.Text(), "serving token endpoint fakes on ")
+	require.True(t, ok, lines.Text())
+	go func() {
+		for lines.Scan() {
+		}
+	}()
+	return base, cmd, stderr
 }
 
 // post sends body to url as JSON and returns the status and the body.

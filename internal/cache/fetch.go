@@ -121,9 +121,14 @@ func (s *Source) run(probe bool, done chan<- outcome) {
 			r := recover() // nil after runtime.Goexit
 			o = outcome{err: fetchPanicked(r), panicked: r}
 		}
-		s.finish(&o, release, done == nil)
+		s.finish(&o, done == nil)
 		if done != nil {
-			done <- o
+			done <- o // before the store: its starter waits for no Set or unlock
+		}
+		release(o)
+		if done == nil && o.err != nil && s.ctx.Err() == nil {
+			s.notify(o.err, o.wait)
+			s.observe(Event{Kind: RenewalFailed, Err: o.err, Wait: o.wait})
 		}
 	}()
 	o, release = s.obtain(probe)
@@ -132,7 +137,7 @@ func (s *Source) run(probe bool, done chan<- outcome) {
 
 // finish records o, ends the fetch, lets release share o and let go of the
 // store's lock, and tells what happened.
-func (s *Source) finish(o *outcome, release func(outcome), background bool) {
+func (s *Source) finish(o *outcome, background bool) {
 	if o.tok == nil && o.err == nil {
 		o.err = errorf("the fetch returned neither a token nor an error")
 	}
@@ -141,11 +146,6 @@ func (s *Source) finish(o *outcome, release func(outcome), background bool) {
 	close(s.busy)
 	s.busy = nil
 	s.mu.Unlock()
-	release(*o)
-	if background && o.err != nil && s.ctx.Err() == nil {
-		s.notify(o.err, o.wait)
-		s.observe(Event{Kind: RenewalFailed, Err: o.err, Wait: o.wait})
-	}
 }
 
 // record keeps a token, or a failure and its cool-down, and completes o. A

@@ -17,21 +17,34 @@ import (
 
 // DecodeToken turns a 2xx JSON body into a token. It reads the OAuth names
 // (access_token, token_type, expires_in, refresh_token) and their camelCase
-// forms. expires_in is a number or a string of decimal digits with an
-// optional fraction, in seconds, cut to whole seconds; 0 means absent. An
-// absolute expiry (expires, expires_at, expiresAt, expiry, as RFC 3339 or
-// Unix seconds, 0 or "0" meaning absent) is used when no expires_in is
-// given. Without either, a JWT access token's "exp" claim is used: it is
-// read only to schedule renewal, without checking the signature, and never
-// in place of an expiry the response states. Without any of these the
-// token lives for lifetime (DefaultLifetime if lifetime is not positive).
+// forms.
 //
-// A body with an OAuth "error", as x/oauth2 treats it, and a token that has
-// already expired when it arrives, are errors. The whole body stays
-// reachable through the token's Extra method.
+// The expiry is the first of these the body states. expires_in (or
+// expiresIn): a number or a string of decimal digits with an optional
+// fraction, in seconds from the send time, fractions of a second kept (0.5
+// is half a second, never "absent"); 0 means absent, and more than 2^31-1
+// is malformed. Else an absolute expires, expires_at, expiresAt or expiry:
+// RFC 3339, or Unix seconds up to the end of the year 9999 (the last second
+// RFC 3339 can write; a fraction is cut), 0 or "0" meaning absent. Else a
+// JWT access token's "exp" claim in the same Unix seconds: it is read only
+// to schedule renewal, without checking the signature, and one that is not
+// such a number is ignored, never an error. Without any of these the token
+// lives for lifetime (DefaultLifetime if lifetime is not positive).
+//
+// Every stated expiry, whatever its form, gets the same treatment: one
+// more than MaxLifetime after the send time is cut to MaxLifetime, and one
+// at or before the send time is an error (the token has already expired).
+// The token's ExpiresIn is the whole seconds of a stated expires_in, after
+// that cut, else 0. A malformed expires_in or absolute expiry is an error, as is a body with
+// an OAuth "error", as x/oauth2 treats it. The whole body stays reachable
+// through the token's Extra method.
 func DecodeToken(body []byte, sent time.Time, lifetime time.Duration) (*oauth2.Token, error) {
-	var m map[string]any
-	if err := json.Unmarshal(body, &m); err != nil || m == nil {
+	var v any // into any, json builds the map with fewer allocations than into a map
+	if err := json.Unmarshal(body, &v); err != nil {
+		return nil, errors.New("response is not a JSON object")
+	}
+	m, ok := v.(map[string]any)
+	if !ok {
 		return nil, errors.New("response is not a JSON object")
 	}
 	if str(m, "error") != "" {
@@ -48,15 +61,13 @@ func DecodeToken(body []byte, sent time.Time, lifetime time.Duration) (*oauth2.T
 	if tok.TokenType == "" {
 		tok.TokenType = "Bearer"
 	}
-	in, err := expiresIn(m)
+	in, relative, err := expiresIn(m)
 	if err != nil {
 		return nil, err
 	}
-	tok.ExpiresIn = in
-	tok.Expiry = sent.Add(time.Duration(in) * time.Second)
-	if in == 0 {
-		at, err := expiresAt(m)
-		if err != nil {
+	at := sent.Add(in)
+	if !relative {
+		if at, err = expiresAt(m); err != nil {
 			return nil, err
 		}
 		if at.IsZero() {
@@ -66,12 +77,19 @@ func DecodeToken(body []byte, sent time.Time, lifetime time.Duration) (*oauth2.T
 			if lifetime <= 0 {
 				lifetime = DefaultLifetime
 			}
-			at = sent.Add(lifetime)
+			tok.Expiry = sent.Add(lifetime)
+			return tok.WithExtra(m), nil
 		}
-		if !at.After(sent) {
-			return nil, fmt.Errorf("token already expired at %s", at.UTC().Format(time.RFC3339))
-		}
-		tok.Expiry = at
+	}
+	if !at.After(sent) {
+		return nil, fmt.Errorf("token already expired at %s", at.UTC().Format(time.RFC3339))
+	}
+	if limit := sent.Add(MaxLifetime); at.After(limit) {
+		at = limit
+	}
+	tok.Expiry = at
+	if relative {
+		tok.ExpiresIn = int64(at.Sub(sent) / time.Second) // whole seconds: never later than stated
 	}
 	return tok.WithExtra(m), nil
 }
@@ -80,8 +98,10 @@ func DecodeToken(body []byte, sent time.Time, lifetime time.Duration) (*oauth2.T
 // NaN or infinity.
 var seconds = regexp.MustCompile(`^[0-9]+(\.[0-9]+)?$`)
 
-// expiresIn reads expires_in or expiresIn in whole seconds; 0 means absent.
-func expiresIn(m map[string]any) (int64, error) {
+// expiresIn reads expires_in or expiresIn, keeping fractions of a second,
+// and whether it is there: 0 means absent, and a positive number under a
+// nanosecond is there as 0.
+func expiresIn(m map[string]any) (d time.Duration, ok bool, err error) {
 	for _, k := range []string{"expires_in", "expiresIn"} {
 		n := -1.0
 		switch v := m[k].(type) {
@@ -95,11 +115,11 @@ func expiresIn(m map[string]any) (int64, error) {
 			}
 		}
 		if n < 0 || n > math.MaxInt32 {
-			return 0, fmt.Errorf("%s is not a valid number of seconds", k)
+			return 0, false, fmt.Errorf("%s is not a valid number of seconds", k)
 		}
-		return int64(n), nil
+		return time.Duration(n * float64(time.Second)), n > 0, nil
 	}
-	return 0, nil
+	return 0, false, nil
 }
 
 // expiresAt reads an absolute expiry, as an RFC 3339 string or Unix
@@ -130,10 +150,14 @@ func expiresAt(m map[string]any) (time.Time, error) {
 	return time.Time{}, nil
 }
 
-// unix returns the time of Unix seconds s, if it is one a token can end at:
-// after 1970 and before the year 5000.
+// maxUnix is 9999-12-31T23:59:59Z, the last second RFC 3339 can write, in
+// Unix seconds: no later absolute expiry can be stated in either form.
+const maxUnix = 253402300799
+
+// unix returns the time of Unix seconds s, cut to the second, if s is one
+// an absolute expiry can state: after 1970, up to maxUnix.
 func unix(s float64) (time.Time, bool) {
-	if s <= 0 || s > 1e11 {
+	if s <= 0 || s > maxUnix {
 		return time.Time{}, false
 	}
 	return time.Unix(int64(s), 0), true

@@ -6,10 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"html"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -20,9 +22,12 @@ import (
 // The fuzz targets check these invariants: nothing panics; no secret of the
 // request and no token of the body shows in any output (see shows); a body
 // stays within MaxBody; a 2xx yields a token with an access token and an
-// expiry after the send time, or a *Failure; Printable leaves no control
-// character. Their seed corpora, in testdata/fuzz, hold the providers'
-// documented bodies and the cases that once went wrong.
+// expiry after the send time, or a *Failure; a stated expiry is at most
+// MaxLifetime ahead, and one value gets the same treatment in every form
+// of expiry (see checkExpiryForms); Printable leaves no control character;
+// marshal writes what json.Marshal writes. Their seed corpora, in
+// testdata/fuzz, hold the providers' documented bodies and the cases that
+// once went wrong.
 
 func FuzzDecodeToken(f *testing.F) {
 	sent := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
@@ -40,8 +45,114 @@ func FuzzDecodeToken(f *testing.F) {
 		if !tok.Expiry.After(sent) {
 			t.Fatalf("expiry %v not after the send time", tok.Expiry)
 		}
-		if tok.ExpiresIn < 0 {
-			t.Fatalf("negative expires_in %d", tok.ExpiresIn)
+		if tok.ExpiresIn < 0 || tok.ExpiresIn > int64(MaxLifetime/time.Second) {
+			t.Fatalf("expires_in %d", tok.ExpiresIn)
+		}
+		checkStatedExpiry(t, body, sent, time.Duration(lifetime), tok.Expiry)
+		var m map[string]any
+		_ = json.Unmarshal(body, &m)
+		checked := 0
+		for _, v := range m {
+			if x, ok := v.(float64); ok && checked < 4 {
+				checkExpiryForms(t, sent, x)
+				checked++
+			}
+		}
+	})
+}
+
+// checkStatedExpiry checks that expiry, decoded from body with lifetime,
+// is lifetime (or its default) after sent, or else, stated by the body,
+// at most MaxLifetime after sent.
+func checkStatedExpiry(t *testing.T, body []byte, sent time.Time, lifetime time.Duration, expiry time.Time) {
+	t.Helper()
+	if lifetime <= 0 {
+		lifetime = DefaultLifetime
+	}
+	other := lifetime + time.Hour
+	if lifetime > 2*time.Hour {
+		other = lifetime - time.Hour
+	}
+	tok, err := DecodeToken(body, sent, other)
+	if err != nil {
+		t.Fatalf("decodes with one lifetime, not with another: %v", err)
+	}
+	switch {
+	case !tok.Expiry.Equal(expiry): // the lifetime's, so the body states none
+		if !expiry.Equal(sent.Add(lifetime)) {
+			t.Fatalf("expiry %v: neither stated nor the lifetime %v", expiry, lifetime)
+		}
+	case expiry.Sub(sent) > MaxLifetime:
+		t.Fatalf("stated expiry %v more than MaxLifetime after %v", expiry, sent)
+	}
+}
+
+// checkExpiryForms checks that the number x gets the same treatment in
+// every form a body can state an expiry in: as absolute Unix seconds under
+// each name, as a JWT's exp (ignored where the absolute form is malformed),
+// as RFC 3339 where it is a time; and that expires_in x, as a number or a
+// decimal string, is x seconds cut to MaxLifetime, never absent unless 0.
+func checkExpiryForms(t *testing.T, sent time.Time, x float64) {
+	t.Helper()
+	num, _ := json.Marshal(x) // a number decoded from JSON always marshals
+	decode := func(body string) (time.Time, string) {
+		tok, err := DecodeToken([]byte(body), sent, 0)
+		if err != nil {
+			return time.Time{}, err.Error()
+		}
+		return tok.Expiry, ""
+	}
+	at, atErr := decode(`{"access_token":"a","expires":` + string(num) + `}`)
+	for _, k := range []string{"expires_at", "expiresAt", "expiry"} {
+		got, gotErr := decode(`{"access_token":"a","` + k + `":` + string(num) + `}`)
+		if !got.Equal(at) || strings.Replace(gotErr, k, "expires", 1) != atErr {
+			t.Fatalf("%s %v: %v %q, expires: %v %q", k, x, got, gotErr, at, atErr)
+		}
+	}
+	jwtAt, jwtErr := decode(`{"access_token":"` + jwt(`{"exp":`+string(num)+`}`) + `"}`)
+	switch {
+	case atErr == "expires is not Unix seconds":
+		if jwtErr != "" || !jwtAt.Equal(sent.Add(DefaultLifetime)) {
+			t.Fatalf("JWT exp %v that is not Unix seconds: %v %q", x, jwtAt, jwtErr)
+		}
+	case !jwtAt.Equal(at) || jwtErr != atErr:
+		t.Fatalf("JWT exp %v: %v %q, expires: %v %q", x, jwtAt, jwtErr, at, atErr)
+	}
+	if x > 0 && x <= maxUnix {
+		rfc, rfcErr := decode(`{"access_token":"a","expires":"` + time.Unix(int64(x), 0).UTC().Format(time.RFC3339) + `"}`)
+		if !rfc.Equal(at) || rfcErr != atErr {
+			t.Fatalf("RFC 3339 of %v: %v %q, Unix seconds: %v %q", x, rfc, rfcErr, at, atErr)
+		}
+	}
+	in, inErr := decode(`{"access_token":"a","expires_in":` + string(num) + `}`)
+	str, strErr := decode(`{"access_token":"a","expires_in":"` + strconv.FormatFloat(x+0, 'f', -1, 64) + `"}`) // -0 as 0
+	if !str.Equal(in) || strErr != inErr {
+		t.Fatalf("expires_in %v: as a string %v %q, as a number %v %q", x, str, strErr, in, inErr)
+	}
+	switch d := time.Duration(x * float64(time.Second)); {
+	case x == 0:
+		if !in.Equal(sent.Add(DefaultLifetime)) {
+			t.Fatalf("expires_in 0: %v %q, not absent", in, inErr)
+		}
+	case x < 0 || x > math.MaxInt32:
+		if inErr != "expires_in is not a valid number of seconds" {
+			t.Fatalf("expires_in %v: %v %q", x, in, inErr)
+		}
+	case d == 0:
+		if inErr == "" {
+			t.Fatalf("expires_in %v under a nanosecond: %v", x, in)
+		}
+	case !in.Equal(sent.Add(min(d, MaxLifetime))):
+		t.Fatalf("expires_in %v: %v %q", x, in, inErr)
+	}
+}
+
+func FuzzMarshal(f *testing.F) {
+	f.Fuzz(func(t *testing.T, k1, v1, k2, v2, k3, v3 string) {
+		m := map[string]string{k1: v1, k2: v2, k3: v3}
+		want, _ := json.Marshal(m) // a map of strings always marshals
+		if got := marshal(m); !bytes.Equal(want, got) {
+			t.Fatalf("marshal(%q) = %s, json.Marshal: %s", m, got, want)
 		}
 	})
 }

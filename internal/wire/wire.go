@@ -6,12 +6,10 @@ package wire
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
-	"slices"
 	"time"
 
 	"golang.org/x/oauth2"
@@ -26,6 +24,12 @@ const (
 	// DefaultLifetime is how long a token lives when its response says
 	// nothing about its expiry.
 	DefaultLifetime = 5 * time.Minute
+
+	// MaxLifetime is the longest a token is kept by the expiry its
+	// response states: a later one, such as a year-9999 "never", is cut to
+	// it, so a token is fetched again at least daily and nothing stored for
+	// it outlives it by years.
+	MaxLifetime = 24 * time.Hour
 
 	// MaxRetryAfter is the longest wait a Retry-After header can ask for;
 	// a longer one, such as a value in milliseconds by mistake, is cut to it.
@@ -48,7 +52,7 @@ var jsonHeader = http.Header{"Content-Type": {"application/json"}, "Accept": {"a
 
 // JSONRequest returns a POST of body as JSON to url.
 func JSONRequest(url string, body map[string]string, secrets ...string) *Request {
-	b, _ := json.Marshal(body) // a map of strings always marshals
+	b := marshal(body)
 	return &Request{
 		Method:  http.MethodPost,
 		URL:     url,
@@ -77,23 +81,16 @@ func (f *Failure) Error() string {
 // response that is not a usable token is a [*Failure]; a failure to get a
 // response wraps the HTTP client's error.
 func (r *Request) Send(ctx context.Context, client *http.Client) (*oauth2.Token, error) {
-	var body io.Reader
-	if r.Body != nil {
-		body = bytes.NewReader(r.Body)
-	}
-	req, err := http.NewRequestWithContext(ctx, r.Method, r.URL, body)
+	req, err := r.build(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("tokensource: building token request: %w", err)
-	}
-	for k, v := range r.Header {
-		req.Header[k] = slices.Clone(v) // a RoundTripper may write to it
 	}
 	sent := time.Now()
 	resp, err := sameHost(client).Do(req)
 	if err != nil {
 		return nil, fmt.Errorf("tokensource: token request failed: %w", err)
 	}
-	raw, tooLarge, err := readBody(resp.Body)
+	raw, tooLarge, err := readBody(resp.Body, resp.ContentLength)
 	if err != nil {
 		return nil, fmt.Errorf("tokensource: reading token response: %w", err)
 	}
@@ -111,6 +108,44 @@ func (r *Request) Send(ctx context.Context, client *http.Client) (*oauth2.Token,
 	return nil, newFailure(resp, raw, r.Secrets, err)
 }
 
+// build returns the HTTP request of r, as http.NewRequestWithContext
+// would with a *bytes.Reader of Body, in fewer allocations: each request
+// gets its own copy of the header, its values in one array as in
+// Header.Clone, but in the map NewRequestWithContext made.
+func (r *Request) build(ctx context.Context) (*http.Request, error) {
+	req, err := http.NewRequestWithContext(ctx, r.Method, r.URL, nil)
+	if err != nil {
+		return nil, err
+	}
+	n := 0
+	for _, v := range r.Header {
+		n += len(v)
+	}
+	values := make([]string, 0, n) // a RoundTripper may write to them, never to r's
+	for k, v := range r.Header {
+		values = append(values, v...)
+		req.Header[k] = values[len(values)-len(v) : len(values) : len(values)]
+	}
+	if r.Body == nil {
+		return req, nil
+	}
+	b := r.Body
+	req.GetBody = func() (io.ReadCloser, error) { // for a 307 or 308
+		if len(b) == 0 {
+			return http.NoBody, nil
+		}
+		return &body{*bytes.NewReader(b)}, nil
+	}
+	req.ContentLength = int64(len(b))
+	req.Body, _ = req.GetBody()
+	return req, nil
+}
+
+// body is a request body that needs no closing, in one allocation.
+type body struct{ bytes.Reader }
+
+func (*body) Close() error { return nil }
+
 // ErrRedirect refuses a redirect that would carry credentials elsewhere.
 var ErrRedirect = errors.New("tokensource: redirect to another host or to plain http refused: it would carry the credentials there")
 
@@ -120,34 +155,65 @@ var ErrRedirect = errors.New("tokensource: redirect to another host or to plain 
 // host. c's own redirect rule still applies.
 func sameHost(c *http.Client) *http.Client {
 	limited := *c
-	limited.CheckRedirect = func(req *http.Request, via []*http.Request) error {
-		if req.URL.Host != via[0].URL.Host || (via[0].URL.Scheme == "https" && req.URL.Scheme != "https") {
-			return ErrRedirect
-		}
-		if c.CheckRedirect != nil {
+	limited.CheckRedirect = sameHostOnly // without a closure: the copy is the one allocation
+	if c.CheckRedirect != nil {
+		limited.CheckRedirect = func(req *http.Request, via []*http.Request) error {
+			if !sameOrigin(req, via) {
+				return ErrRedirect
+			}
 			return c.CheckRedirect(req, via)
 		}
-		if len(via) >= 10 {
-			return errors.New("tokensource: stopped after 10 redirects")
-		}
-		return nil
 	}
 	return &limited
 }
 
-// readBody reads at most MaxBody bytes of rc, drains a little more so the
-// connection can be reused, and closes it.
-func readBody(rc io.ReadCloser) (body []byte, tooLarge bool, err error) {
+// sameHostOnly is the redirect rule of sameHost for a client without one,
+// with net/http's default limit of 10 redirects.
+func sameHostOnly(req *http.Request, via []*http.Request) error {
+	if !sameOrigin(req, via) {
+		return ErrRedirect
+	}
+	if len(via) >= 10 {
+		return errors.New("tokensource: stopped after 10 redirects")
+	}
+	return nil
+}
+
+// sameOrigin reports whether the redirect req stays on the first request's
+// host, and on https if that was.
+func sameOrigin(req *http.Request, via []*http.Request) bool {
+	return req.URL.Host == via[0].URL.Host && (via[0].URL.Scheme != "https" || req.URL.Scheme == "https")
+}
+
+// readBody reads at most MaxBody bytes of rc, whose length is size if not
+// negative, drains a little more so the connection can be reused, and
+// closes it.
+func readBody(rc io.ReadCloser, size int64) (body []byte, tooLarge bool, err error) {
 	defer rc.Close()
-	body, err = io.ReadAll(io.LimitReader(rc, MaxBody+1))
-	if err != nil {
-		return nil, false, err
+	n := 512
+	if size >= 0 && size <= MaxBody {
+		n = int(size) + 1 // the byte past the end, so that io.EOF needs no larger array
 	}
-	if len(body) > MaxBody {
-		_, _ = io.Copy(io.Discard, io.LimitReader(rc, 64<<10))
-		return body[:MaxBody], true, nil
+	body = make([]byte, 0, n)
+	for len(body) <= MaxBody {
+		if len(body) == cap(body) {
+			body = append(body, 0)[:len(body)] // let append choose the growth
+		}
+		var m int
+		m, err = rc.Read(body[len(body):min(cap(body), MaxBody+1)])
+		body = body[:len(body)+m]
+		if err == io.EOF {
+			if len(body) > MaxBody {
+				break // a body that ends one byte over is too large all the same
+			}
+			return body, false, nil
+		}
+		if err != nil {
+			return nil, false, err
+		}
 	}
-	return body, false, nil
+	_, _ = io.Copy(io.Discard, io.LimitReader(rc, 64<<10))
+	return body[:MaxBody], true, nil
 }
 
 // newFailure describes a response with body raw that did not yield a

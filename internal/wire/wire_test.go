@@ -1,13 +1,17 @@
 package wire
 
 import (
+	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"testing/iotest"
 	"time"
 
 	"github.com/stretchr/testify/assert"
@@ -102,4 +106,167 @@ func TestSendReadsTheJWTExpiry(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, access, tok.AccessToken)
 	assert.Equal(t, time.Unix(exp, 0), tok.Expiry)
+}
+
+func TestSendRedirects(t *testing.T) {
+	const secret = "cs-123456"
+	elsewhere := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		t.Error("a redirect to another host was followed")
+	}))
+	t.Cleanup(elsewhere.Close)
+	var hops atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hops.Add(1)
+		got, err := io.ReadAll(r.Body)
+		assert.NoError(t, err)
+		assert.JSONEq(t, `{"client_secret":"`+secret+`"}`, string(got), "every hop carries the body")
+		assert.Equal(t, "application/json", r.Header.Get("Content-Type"))
+		switch r.URL.Path {
+		case "/loop":
+			w.Header().Set("Location", "/loop")
+			w.WriteHeader(http.StatusTemporaryRedirect)
+		case "/away":
+			w.Header().Set("Location", elsewhere.URL+"/token")
+			w.WriteHeader(http.StatusPermanentRedirect)
+		case "/moved":
+			w.Header().Set("Location", "/token")
+			w.WriteHeader(http.StatusTemporaryRedirect)
+		default:
+			_, _ = io.WriteString(w, `{"access_token":"at-1","expires_in":60}`)
+		}
+	}))
+	t.Cleanup(srv.Close)
+	var ruled atomic.Int32
+	own := &http.Client{CheckRedirect: func(req *http.Request, via []*http.Request) error {
+		ruled.Add(1)
+		if len(via) >= 12 {
+			return errors.New("own rule: 12 redirects")
+		}
+		return nil
+	}}
+	for _, tc := range []struct {
+		name        string
+		path        string
+		client      *http.Client
+		hops, ruled int32
+		err         string // "" for a token
+	}{
+		{"a 307 on the same host resends the body", "/moved", http.DefaultClient, 2, 0, ""},
+		{"to another host is refused", "/away", http.DefaultClient, 1, 0, ErrRedirect.Error()},
+		{"stops after 10 redirects", "/loop", http.DefaultClient, 10, 0, "stopped after 10 redirects"},
+		{"the client's own rule applies on the same host", "/moved", own, 2, 1, ""},
+		{"the client's own rule replaces the limit", "/loop", own, 12, 12, "own rule: 12 redirects"},
+		{"the client's own rule never sees another host", "/away", own, 1, 0, ErrRedirect.Error()},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			hops.Store(0)
+			ruled.Store(0)
+			req := JSONRequest(srv.URL+tc.path, map[string]string{"client_secret": secret}, secret)
+			for range 2 { // the same request twice: nothing of the first send stays behind
+				tok, err := req.Send(t.Context(), tc.client)
+				if tc.err == "" {
+					require.NoError(t, err)
+					assert.Equal(t, "at-1", tok.AccessToken)
+				} else {
+					require.ErrorContains(t, err, tc.err)
+				}
+				assert.Equal(t, tc.hops, hops.Swap(0))
+				assert.Equal(t, tc.ruled, ruled.Swap(0))
+			}
+			assert.Nil(t, http.DefaultClient.CheckRedirect, "the default client is not changed")
+		})
+	}
+}
+
+// headerWriter is a RoundTripper that, against the rules, writes to the
+// request's header in place before sending it on.
+type headerWriter struct{}
+
+func (headerWriter) RoundTrip(req *http.Request) (*http.Response, error) {
+	for _, v := range req.Header {
+		for i := range v {
+			v[i] = "overwritten"
+		}
+	}
+	req.Header["Accept"] = append(req.Header["Accept"], "text/html")
+	return http.DefaultTransport.RoundTrip(req)
+}
+
+func TestSendHeaderIsTheRequestsOwn(t *testing.T) {
+	var got []http.Header
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got = append(got, r.Header.Clone())
+		_, _ = io.WriteString(w, `{"access_token":"at-1"}`)
+	}))
+	t.Cleanup(srv.Close)
+	req := JSONRequest(srv.URL, map[string]string{"client_id": "id"})
+	req.Header = http.Header{"Content-Type": {"application/json"}, "Api-Key": {"k1", "k2"}, "Accept": {"application/json"}}
+	want := req.Header.Clone()
+	for range 4 { // the values' order in their array varies with the map's
+		_, err := req.Send(t.Context(), &http.Client{Transport: headerWriter{}})
+		require.NoError(t, err)
+	}
+	assert.Equal(t, want, req.Header, "the request's header is unchanged")
+	assert.Equal(t, http.Header{"Content-Type": {"application/json"}, "Accept": {"application/json"}}, jsonHeader)
+	require.Len(t, got, 4)
+	for _, h := range got { // what the RoundTripper wrote, its append taking no neighbour's value
+		assert.Equal(t, []string{"overwritten"}, h["Content-Type"])
+		assert.Equal(t, []string{"overwritten", "overwritten"}, h["Api-Key"])
+		assert.Equal(t, []string{"overwritten", "text/html"}, h["Accept"])
+	}
+}
+
+func TestReadBody(t *testing.T) {
+	for _, n := range []int{0, 1, 511, 512, 513, 4096, MaxBody - 1, MaxBody, MaxBody + 1, MaxBody + 100<<10} {
+		data := bytes.Repeat([]byte("x"), n)
+		for _, size := range []int64{int64(n), -1} { // the length known, or not
+			for reader, wrap := range map[string]func(io.Reader) io.Reader{
+				"EOF apart":              func(r io.Reader) io.Reader { return r },
+				"EOF with the last data": iotest.DataErrReader, // as net/http's body does
+			} {
+				t.Run(fmt.Sprintf("%d bytes, length %d, %s", n, size, reader), func(t *testing.T) {
+					rc := &closeCounter{Reader: wrap(bytes.NewReader(data))}
+					body, tooLarge, err := readBody(rc, size)
+					require.NoError(t, err)
+					assert.Equal(t, n > MaxBody, tooLarge)
+					assert.Equal(t, data[:min(n, MaxBody)], body)
+					assert.Equal(t, 1, rc.closed)
+				})
+			}
+		}
+	}
+	t.Run("a read error", func(t *testing.T) {
+		rc := &closeCounter{Reader: io.MultiReader(strings.NewReader("{"), iotest.ErrReader(io.ErrUnexpectedEOF))}
+		body, _, err := readBody(rc, 10)
+		require.ErrorIs(t, err, io.ErrUnexpectedEOF)
+		assert.Nil(t, body)
+		assert.Equal(t, 1, rc.closed)
+	})
+}
+
+// closeCounter is a body that counts its Close calls.
+type closeCounter struct {
+	io.Reader
+	closed int
+}
+
+func (c *closeCounter) Close() error { c.closed++; return nil }
+
+func TestMarshal(t *testing.T) {
+	for _, m := range []map[string]string{
+		nil,
+		{},
+		{"client_id": "id", "client_secret": "s"},
+		{"b": "2", "a": "1", "c": "3", "é": "ü", "A": "0"},
+		{"html": "<script>&amp;</script>", "quote": `"\`, "controls": "\x00\b\f\n\r\t\x1f\x7f"},
+		{"invalid": "a\xffb\xc3", "separators": "\u2028\u2029", "emoji": "🔑"},
+		{"nine": "1", "keys": "2", "more": "3", "than": "4", "the": "5", "stack": "6", "array": "7", "holds": "8", "x": "9"},
+	} {
+		want, err := json.Marshal(m)
+		require.NoError(t, err)
+		if m == nil {
+			want = []byte("{}") // JSONRequest's body is an object, never null
+		}
+		assert.Equal(t, string(want), string(marshal(m)))
+	}
 }

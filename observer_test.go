@@ -1,0 +1,49 @@
+package tokensource_test
+
+import (
+	"context"
+	"net/http"
+	"sync"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"golang.org/x/oauth2"
+
+	"github.com/fintechauth/tokensource"
+)
+
+// recorder records what an Observer is told.
+type recorder struct {
+	mu  sync.Mutex
+	all []tokensource.Event
+}
+
+func (o *recorder) Observe(e tokensource.Event) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.all = append(o.all, e)
+}
+
+func TestEventsCarryNoBodyOfAUsersSource(t *testing.T) {
+	const secret = "sk-live-echoed-by-the-endpoint"
+	failing := sourceFunc(func() (*oauth2.Token, error) {
+		return nil, &oauth2.RetrieveError{
+			Response: &http.Response{StatusCode: http.StatusBadRequest},
+			Body:     []byte(`{"message":"bad client","client_secret":"` + secret + `"}`), // no OAuth error code
+		}
+	})
+	obs := &recorder{}
+	src := tokensource.RetryTokenSourceWithObserver(context.Background(), failing, nil, obs)
+	_, err := src.Token()
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), secret, "the caller gets its source's own error as it is")
+
+	require.NotEmpty(t, obs.all)
+	for _, e := range obs.all {
+		assert.Equal(t, tokensource.ProviderCustom, e.Provider)
+		require.Error(t, e.Err, e.Kind.String())
+		assert.NotContains(t, e.Err.Error(), secret, e.Kind.String())
+		assert.Equal(t, http.StatusBadRequest, e.Status, e.Kind.String())
+	}
+}
