@@ -54,7 +54,7 @@ func (s settings) shared(key func() string, adopt func(*oauth2.Token) *oauth2.To
 	if s.store == nil {
 		return nil
 	}
-	return &cache.Shared{Store: s.store, Key: key, LockTTL: s.retry.withDefaults().budget() + time.Second,
+	return &cache.Shared{Store: s.store, Key: key, LockTTL: min(s.retry.withDefaults().budget()+time.Second, cache.MaxWait),
 		EncodeErr: encodeErr, DecodeErr: decodeErr, Adopt: adopt}
 }
 

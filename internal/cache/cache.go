@@ -124,7 +124,10 @@ func (s *Source) newState(tok *oauth2.Token, lifetime time.Duration) *state {
 	if !tok.Expiry.IsZero() {
 		margin := min(s.opts.ExpiryDelta, lifetime/4)
 		window := max(min(lifetime/2, MaxWindow), margin)
-		exp := tok.Expiry.UnixNano()
+		exp := int64(math.MaxInt64) // Unix ns end in 2262: a later expiry would wrap around
+		if tok.Expiry.Before(time.Unix(0, math.MaxInt64)) {
+			exp = tok.Expiry.UnixNano()
+		}
 		st.staleAt, st.renewAt = exp-int64(margin), exp-int64(window)
 	}
 	return st

@@ -9,10 +9,6 @@ import (
 	"golang.org/x/oauth2"
 )
 
-// lastExpiry is the latest expiry a token is served with, the last time
-// that Unix ns hold (in 2262): a provider's "valid until 9999" means as much.
-var lastExpiry = time.Unix(0, math.MaxInt64)
-
 // outcome is what a fetch brought, or what another process's fetch
 // brought through the store.
 type outcome struct {
@@ -105,13 +101,15 @@ func (s *Source) start() (probe bool) {
 	return s.failed != nil
 }
 
-// run obtains a token, records the outcome, ends the fetch that start
-// began, and sends the outcome on done if done is not nil (the caller that
-// started it); with done nil it is a renewal in the background, whose
-// failure only Notify is told. A fetch that panics (from a hook), ends its
-// goroutine (runtime.Goexit, as t.Fatal does) or brings neither a token
-// nor an error is recorded as a failure, so that the source cools down
-// rather than fetches on every call.
+// run obtains a token, records the outcome and ends the fetch that start
+// began; then it sends the outcome on done, if done is not nil (the caller
+// that started it), and only then shares it through the store, so that
+// the caller waits for no store write. With done nil it is a renewal in
+// the background, whose failure only Notify and the observer are told. A
+// fetch that panics (from a hook), ends its goroutine (runtime.Goexit, as
+// t.Fatal does) or brings neither a token nor an error is recorded as a
+// failure, so that the source cools down rather than fetches on every
+// call.
 func (s *Source) run(probe bool, done chan<- outcome) {
 	var o outcome
 	release := func(outcome) {}
@@ -121,9 +119,9 @@ func (s *Source) run(probe bool, done chan<- outcome) {
 			r := recover() // nil after runtime.Goexit
 			o = outcome{err: fetchPanicked(r), panicked: r}
 		}
-		s.finish(&o, done == nil)
+		s.end(&o)
 		if done != nil {
-			done <- o // before the store: its starter waits for no Set or unlock
+			done <- o
 		}
 		release(o)
 		if done == nil && o.err != nil && s.ctx.Err() == nil {
@@ -135,9 +133,8 @@ func (s *Source) run(probe bool, done chan<- outcome) {
 	returned = true
 }
 
-// finish records o, ends the fetch, lets release share o and let go of the
-// store's lock, and tells what happened.
-func (s *Source) finish(o *outcome, background bool) {
+// end records o and ends the fetch.
+func (s *Source) end(o *outcome) {
 	if o.tok == nil && o.err == nil {
 		o.err = errorf("the fetch returned neither a token nor an error")
 	}
@@ -160,11 +157,6 @@ func (s *Source) record(o *outcome) {
 	case o.err == nil && !o.tok.Expiry.IsZero() && !now.Before(o.tok.Expiry):
 		o.tok, o.err = nil, errorf("token already expired at %v", o.tok.Expiry.Format(time.RFC3339))
 	case o.err == nil:
-		if o.tok.Expiry.After(lastExpiry) { // its schedule, in Unix ns, would wrap around and never serve it
-			tok := *o.tok
-			tok.Expiry = lastExpiry
-			o.tok = &tok
-		}
 		if o.lifetime == 0 {
 			o.lifetime = o.tok.Expiry.Sub(now)
 		}

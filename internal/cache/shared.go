@@ -25,7 +25,7 @@ type Shared struct {
 	// starts (a Flinks refresh token may change it); it holds no secret.
 	Key func() string
 	// LockTTL is how long a fetch may hold the store's lock: the fetch's
-	// budget and a margin. A process that waits for another's fetch waits
+	// budget and a margin, a day at most. A process that waits for another's fetch waits
 	// this long at most.
 	LockTTL time.Duration
 	// EncodeErr and DecodeErr carry a failure to another process.
@@ -46,8 +46,7 @@ const (
 	storeTimeout = time.Second
 
 	// maxEntryTTL bounds how long a store keeps what a source shares: a
-	// token that claims to live for years is kept a day, and so is the lock
-	// of a fetch with a longer budget.
+	// token that claims to live for years is kept a day.
 	maxEntryTTL = MaxWait
 )
 
@@ -196,7 +195,7 @@ func (s *Source) load(key string) (*entry, error) {
 func (s *Source) lock(key string) (unlock func(), err error) {
 	var got func()
 	err = s.bounded(func(ctx context.Context) (err error) {
-		got, err = s.opts.Shared.Store.Lock(ctx, key, min(s.opts.Shared.LockTTL, maxEntryTTL))
+		got, err = s.opts.Shared.Store.Lock(ctx, key, s.opts.Shared.LockTTL)
 		return err
 	}, func() { // a lock taken after the call was abandoned is let go of at once
 		if got != nil {
