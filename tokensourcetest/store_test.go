@@ -181,8 +181,10 @@ func TestSourcesSharingAStoreCostOneTokenRequest(t *testing.T) {
 	assert.Equal(t, 1, store.Sets())
 	require.Len(t, store.Keys(), 1)
 	assert.NotContains(t, store.Keys()[0], fake.ClientSecret, "keys hold no secret")
-	unlock, _ := store.Lock(context.Background(), store.Keys()[0], time.Minute)
-	assert.NotNil(t, unlock, "a let go of the store's lock")
+	assert.Eventually(t, func() bool { // a lets go after its caller has the token: it waits for no store write
+		unlock, _ := store.Lock(context.Background(), store.Keys()[0], time.Minute)
+		return unlock != nil
+	}, time.Minute, time.Millisecond, "a let go of the store's lock")
 
 	alone := tokensourcetest.NewAbbeyCross(t)
 	_, err = sharing(alone, nil).TokenSource(context.Background()).Token()
