@@ -218,6 +218,7 @@ func TestRedisTroubleNeverFailsAToken(t *testing.T) {
 	a, b := cfg.TokenSource(context.Background()), cfg.TokenSource(context.Background())
 	_, err := a.Token()
 	require.NoError(t, err)
+	storeKey(t, r) // a has shared its token
 
 	r.stop()
 	tok, err := b.Token()

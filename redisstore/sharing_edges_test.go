@@ -34,11 +34,18 @@ func patientConfig(fake *tokensourcetest.AbbeyCross, store tokensource.Store) *t
 }
 
 // storeKey returns the key under which the one source of a test stores its
-// outcome, without the prefix.
+// outcome, without the prefix, once the source has stored it and let go of
+// its lock: a caller gets its token before the store is written.
 func storeKey(t *testing.T, r *redisServer) string {
-	keys, err := r.client(t).Keys(context.Background(), "tokensource:oauth:*").Result()
-	require.NoError(t, err)
-	require.Len(t, keys, 1)
+	var keys []string
+	require.Eventually(t, func() bool {
+		var err error
+		keys, err = r.client(t).Keys(context.Background(), "tokensource:oauth:*").Result()
+		require.NoError(t, err)
+		locks, err := r.client(t).Keys(context.Background(), "tokensource:lock:*").Result()
+		require.NoError(t, err)
+		return len(keys) == 1 && len(locks) == 0
+	}, time.Minute, time.Millisecond, "the outcome stored and the lock let go of")
 	return strings.TrimPrefix(keys[0], "tokensource:")
 }
 
@@ -238,6 +245,7 @@ func TestAReplicaWithAnotherKeyIsToldSo(t *testing.T) {
 	_, err := patientConfig(fake, newStore(t, r, redisstore.Options{EncryptionKey: testKey})).
 		TokenSource(context.Background()).Token()
 	require.NoError(t, err)
+	storeKey(t, r) // shared, sealed with testKey
 
 	var notified []error
 	odd := patientConfig(fake, newStore(t, r, redisstore.Options{EncryptionKey: bytes.Repeat([]byte{8}, 32)}))
