@@ -149,7 +149,7 @@ func (c *FlinksConfig) TokenSource(ctx context.Context, t *oauth2.Token) oauth2.
 	}
 	if t == nil || t.RefreshToken == "" {
 		if t != nil {
-			t = new(*t) // the front writes to the token it is given
+			t = new(*t) // the ReuseTokenSource hands it to callers, who may write to it
 		}
 		return oauth2.ReuseTokenSourceWithExpiry(t, failingSource{errors.New(
 			"tokensource: FlinksConfig.TokenSource needs a valid token or a refresh token")}, c.ExpiryDelta)

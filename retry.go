@@ -32,9 +32,9 @@ const (
 // A fetch retries, with exponential backoff and jitter, when no response
 // came (connection refused, reset or dropped) and on 408, 429, 500, 502,
 // 503 and 504. It never retries another status, a 2xx body that is not a
-// usable token, or a cancelled context. A Retry-After header sets the next wait; when
-// that wait lies beyond the budget the fetch gives up at once, returning an
-// [*Error] with RetryAfter set.
+// usable token, or a cancelled context. A Retry-After header sets the
+// next wait; when that wait lies beyond the budget the fetch gives up at
+// once, returning an [*Error] with RetryAfter set.
 //
 // A cached source (TokenSource) also shares each failed fetch: callers that
 // waited on it get its error, and so does every call until a cool-down has
@@ -106,9 +106,10 @@ func (p *RetryPolicy) validate(config string) error {
 type attempt func(ctx context.Context) (*oauth2.Token, error)
 
 // do runs a until it succeeds, fails in a way that retrying cannot mend, or
-// the budget (or ctx's deadline, if sooner) is spent. Each attempt, its response body included, ends by that
-// deadline too, so no attempt can hang. Each call has its own backoff.
-// observe, if set, is told of each retry and of the fetch's end.
+// the budget (or ctx's deadline, if sooner) is spent. Each attempt, its
+// response body included, ends by that deadline too, so no attempt can
+// hang. Each call has its own backoff. observe, if set, is told of each
+// retry and of the fetch's end.
 func (p RetryPolicy) do(ctx context.Context, a attempt, retryable func(error) bool,
 	observe func(cache.Event)) (tok *oauth2.Token, err error) {
 	n := 0

@@ -94,5 +94,3 @@ func decodeErr(b json.RawMessage) error {
 	}
 	return wrap(err, "another process's fetch failed")
 }
-
-// httpClient returns client if it is not nil, else the oauth2.HTTPClient

@@ -19,8 +19,8 @@
 //	client := tokensource.NewClient(ctx, src)
 //
 // [RetryTokenSource] gives any other oauth2.TokenSource the same retries and
-// shared failures, and [NewClient] the same HTTP client. Package tokensourcetest has fakes of the three endpoints
-// for tests.
+// shared failures, and [NewClient] the same HTTP client. Package
+// tokensourcetest has fakes of the three endpoints for tests.
 //
 // What every source does the same way:
 //

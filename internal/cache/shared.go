@@ -25,8 +25,8 @@ type Shared struct {
 	// starts (a Flinks refresh token may change it); it holds no secret.
 	Key func() string
 	// LockTTL is how long a fetch may hold the store's lock: the fetch's
-	// budget and a margin, a day at most. A process that waits for another's fetch waits
-	// this long at most.
+	// budget and a margin, a day at most. A process that waits for
+	// another's fetch waits this long at most.
 	LockTTL time.Duration
 	// EncodeErr and DecodeErr carry a failure to another process.
 	EncodeErr func(error) json.RawMessage

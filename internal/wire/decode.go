@@ -35,9 +35,9 @@ import (
 // more than MaxLifetime after the send time is cut to MaxLifetime, and one
 // at or before the send time is an error (the token has already expired).
 // The token's ExpiresIn is the whole seconds of a stated expires_in, after
-// that cut, else 0. A malformed expires_in or absolute expiry is an error, as is a body with
-// an OAuth "error", as x/oauth2 treats it. The whole body stays reachable
-// through the token's Extra method.
+// that cut, else 0. A malformed expires_in or absolute expiry is an
+// error, as is a body with an OAuth "error", as x/oauth2 treats it. The
+// whole body stays reachable through the token's Extra method.
 func DecodeToken(body []byte, sent time.Time, lifetime time.Duration) (*oauth2.Token, error) {
 	var v any // into any, json builds the map with fewer allocations than into a map
 	if err := json.Unmarshal(body, &v); err != nil {
