@@ -192,7 +192,8 @@ func (p *Pool[K]) Token(ctx context.Context, key K) (*oauth2.Token, error) {
 // sent again once with a new token. The source is looked up for each
 // request, so the client keeps working after its source is dropped.
 func (p *Pool[K]) Client(ctx context.Context, key K) *http.Client {
-	return clientOn(ctx, &poolTransport[K]{p: p, key: key, fixed: true})
+	c := httpClient(ctx, nil)
+	return withTransport(c, &poolTransport[K]{p: p, base: c.Transport, key: key, fixed: true})
 }
 
 // Transport returns an http.RoundTripper for requests of every key: each
@@ -579,16 +580,4 @@ func closeBody(body io.ReadCloser) {
 	if body != nil {
 		body.Close()
 	}
-}
-
-// clientOn returns an HTTP client that sends with rt over the transport
-// of the oauth2.HTTPClient value of ctx, keeping that client's settings,
-// as oauth2.NewClient does.
-func clientOn[K comparable](ctx context.Context, rt *poolTransport[K]) *http.Client {
-	c, _ := ctx.Value(oauth2.HTTPClient).(*http.Client)
-	if c == nil {
-		c = http.DefaultClient
-	}
-	rt.base = c.Transport
-	return &http.Client{Transport: rt, CheckRedirect: c.CheckRedirect, Jar: c.Jar, Timeout: c.Timeout}
 }

@@ -228,14 +228,11 @@ func Invalidate(src oauth2.TokenSource, tok *oauth2.Token) bool {
 // of expiry. The configs' Client methods use it; it serves
 // [RetryTokenSource] and any other source as well.
 func NewClient(ctx context.Context, src oauth2.TokenSource) *http.Client {
-	c, _ := ctx.Value(oauth2.HTTPClient).(*http.Client)
-	if c == nil {
-		c = http.DefaultClient
-	}
-	return &http.Client{
-		Transport:     &Transport{Source: src, Base: c.Transport},
-		CheckRedirect: c.CheckRedirect,
-		Jar:           c.Jar,
-		Timeout:       c.Timeout,
-	}
+	c := httpClient(ctx, nil)
+	return withTransport(c, &Transport{Source: src, Base: c.Transport})
+}
+
+// withTransport returns a client with c's settings that sends with rt.
+func withTransport(c *http.Client, rt http.RoundTripper) *http.Client {
+	return &http.Client{Transport: rt, CheckRedirect: c.CheckRedirect, Jar: c.Jar, Timeout: c.Timeout}
 }
