@@ -174,15 +174,12 @@ func (p *Pool[K]) Token(ctx context.Context, key K) (*oauth2.Token, error) {
 	if err != nil {
 		return nil, err
 	}
-	if s, ok := src.(*cache.Source); ok {
-		tok, err := s.TokenContext(ctx)
-		if err != nil {
-			return nil, err
-		}
-		return new(*tok), nil // TokenContext's token is the source's own
+	t := Transport{Source: src} // waited for as a request waits
+	tok, err := t.token(ctx)
+	if _, own := src.(*cache.Source); own && err == nil {
+		tok = new(*tok) // a cached source's token is its own
 	}
-	t := &Transport{Source: src} // a source of the user's: waited for as Transport does
-	return t.token(ctx)
+	return tok, err
 }
 
 // Client returns an HTTP client that authorizes each request with a token

@@ -99,24 +99,26 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	return t.send(req, body, fresh)
 }
 
-// token returns a token for a request with ctx, waiting for a fetch no
-// longer than ctx allows. A cached source of this package serves its own
-// token, which send only reads, and waits without a goroutine.
+// token returns a token for a request with ctx, as waitToken does; send
+// only reads it.
 func (t *Transport) token(ctx context.Context) (*oauth2.Token, error) {
-	tok, err := t.wait(ctx)
+	tok, err := waitToken(ctx, t.Source)
 	if tok == nil && err == nil {
 		return nil, fmt.Errorf("tokensource: Transport.Source (%T) returned neither a token nor an error", t.Source)
 	}
 	return tok, err
 }
 
-// wait is token, without the check of what Source returned.
-func (t *Transport) wait(ctx context.Context) (*oauth2.Token, error) {
-	if s, ok := t.Source.(*cache.Source); ok {
+// waitToken returns a token of src, waiting for a fetch no longer than ctx
+// allows; the fetch goes on for the other callers. A cached source of this
+// package waits without a goroutine and returns its own token, which the
+// caller must copy before handing it out.
+func waitToken(ctx context.Context, src oauth2.TokenSource) (*oauth2.Token, error) {
+	if s, ok := src.(*cache.Source); ok {
 		return s.TokenContext(ctx)
 	}
 	if ctx.Done() == nil {
-		return t.Source.Token()
+		return src.Token()
 	}
 	type result struct {
 		tok      *oauth2.Token
@@ -130,7 +132,7 @@ func (t *Transport) wait(ctx context.Context) (*oauth2.Token, error) {
 				done <- result{panicked: r}
 			}
 		}()
-		tok, err := t.Source.Token()
+		tok, err := src.Token()
 		done <- result{tok: tok, err: err}
 	}()
 	select {
