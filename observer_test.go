@@ -3,7 +3,6 @@ package tokensource_test
 import (
 	"context"
 	"net/http"
-	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -13,18 +12,6 @@ import (
 	"github.com/fintechauth/tokensource"
 )
 
-// recorder records what an Observer is told.
-type recorder struct {
-	mu  sync.Mutex
-	all []tokensource.Event
-}
-
-func (o *recorder) Observe(e tokensource.Event) {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	o.all = append(o.all, e)
-}
-
 func TestEventsCarryNoBodyOfAUsersSource(t *testing.T) {
 	const secret = "sk-live-echoed-by-the-endpoint"
 	failing := sourceFunc(func() (*oauth2.Token, error) {
@@ -33,14 +20,15 @@ func TestEventsCarryNoBodyOfAUsersSource(t *testing.T) {
 			Body:     []byte(`{"message":"bad client","client_secret":"` + secret + `"}`), // no OAuth error code
 		}
 	})
-	obs := &recorder{}
+	obs := &told{}
 	src := tokensource.RetryTokenSourceWithObserver(context.Background(), failing, nil, obs)
 	_, err := src.Token()
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), secret, "the caller gets its source's own error as it is")
 
-	require.NotEmpty(t, obs.all)
-	for _, e := range obs.all {
+	events := obs.all()
+	require.NotEmpty(t, events)
+	for _, e := range events {
 		assert.Equal(t, tokensource.ProviderCustom, e.Provider)
 		require.Error(t, e.Err, e.Kind.String())
 		assert.NotContains(t, e.Err.Error(), secret, e.Kind.String())

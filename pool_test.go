@@ -56,27 +56,6 @@ func (m *maker) callsOf(key string) int {
 	return m.calls[key]
 }
 
-// events records what a pool tells its Observer, as "kind/reason".
-type events struct {
-	mu  sync.Mutex
-	got map[string]int
-}
-
-func (o *events) Observe(e tokensource.Event) {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	if o.got == nil {
-		o.got = map[string]int{}
-	}
-	o.got[strings.TrimSuffix(e.Kind.String()+"/"+e.Reason, "/")]++
-}
-
-func (o *events) counts() map[string]int {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	return o.got
-}
-
 // tick sleeps past the pool clock's next tick (1s by default) in a bubble,
 // and lets the pool's goroutine take it.
 func tick() {
@@ -288,7 +267,7 @@ func TestPoolConfigErrors(t *testing.T) {
 func TestPoolDropsIdleSources(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		m := newMaker()
-		obs := &events{}
+		obs := &told{}
 		// Ticks of 1s, sweeps every 3.75s: an idle source goes between
 		// 60s and 64.75s after its last use.
 		p := tokensource.NewPool(m.newSource, &tokensource.PoolOptions{IdleTimeout: time.Minute, Observer: obs})
@@ -362,7 +341,7 @@ func TestPoolDropsLeastRecentlyUsed(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		const max = 100
 		m := newMaker()
-		obs := &events{}
+		obs := &told{}
 		p := tokensource.NewPool(m.newSource, &tokensource.PoolOptions{MaxSources: max, Observer: obs})
 		defer p.Close()
 		ctx := context.Background()
@@ -489,7 +468,7 @@ func TestPoolDropKeepsFetchInFlight(t *testing.T) {
 				calls atomic.Int32
 			)
 			cfg.BaseURL = gate.URL
-			obs := &events{}
+			obs := &told{}
 			p := tokensource.NewPool(func(user string) (oauth2.TokenSource, error) {
 				calls.Add(1)
 				if user != "alice" {
@@ -688,7 +667,7 @@ func TestPoolTransport(t *testing.T) {
 func TestPoolClose(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		m := newMaker()
-		obs := &events{}
+		obs := &told{}
 		p := tokensource.NewPool(m.newSource, &tokensource.PoolOptions{Observer: obs})
 		for _, key := range []string{"a", "b", "c"} {
 			_, err := p.Token(context.Background(), key)

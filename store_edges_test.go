@@ -28,54 +28,6 @@ import (
 // on without the store.
 const storeBound = time.Second
 
-// told records what Notify and an Observer are told; each panics once it
-// has recorded, while its switch is set.
-type told struct {
-	notifyPanics, observerPanics atomic.Bool
-
-	mu     sync.Mutex
-	notes  []string
-	events []tokensource.Event
-}
-
-func (r *told) Notify(err error, _ time.Duration) {
-	r.mu.Lock()
-	r.notes = append(r.notes, err.Error())
-	r.mu.Unlock()
-	if r.notifyPanics.Load() {
-		panic("notify: log full")
-	}
-}
-
-func (r *told) Observe(e tokensource.Event) {
-	r.mu.Lock()
-	r.events = append(r.events, e)
-	r.mu.Unlock()
-	if r.observerPanics.Load() {
-		panic("observer: exporter down")
-	}
-}
-
-// notified returns what Notify was told, a line each.
-func (r *told) notified() string {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return strings.Join(r.notes, "\n")
-}
-
-// seen returns the events of kind k.
-func (r *told) seen(k tokensource.EventKind) []tokensource.Event {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	var got []tokensource.Event
-	for _, e := range r.events {
-		if e.Kind == k {
-			got = append(got, e)
-		}
-	}
-	return got
-}
-
 // stuckStore is a Store whose Get, and the unlock its Lock returns if
 // stuckUnlock is set, never return before the test ends, whatever their
 // context says.
