@@ -590,25 +590,6 @@ func TestPoolTokenIsTheCallers(t *testing.T) {
 	assert.Equal(t, "tok-u-1", again.AccessToken)
 }
 
-// rejectingAPI answers 401 to the tokens in reject and 200 with the Authorization
-// header to any other.
-func rejectingAPI(t *testing.T, reject ...string) (*httptest.Server, *atomic.Int32) {
-	var requests atomic.Int32
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		requests.Add(1)
-		auth := r.Header.Get("Authorization")
-		for _, tok := range reject {
-			if auth == "Bearer "+tok {
-				w.WriteHeader(http.StatusUnauthorized)
-				return
-			}
-		}
-		fmt.Fprint(w, auth)
-	}))
-	t.Cleanup(srv.Close)
-	return srv, &requests
-}
-
 func get(t *testing.T, c *http.Client, req *http.Request) (int, string) {
 	t.Helper()
 	resp, err := c.Do(req)
@@ -620,17 +601,17 @@ func get(t *testing.T, c *http.Client, req *http.Request) (int, string) {
 }
 
 func TestPoolClient(t *testing.T) {
-	srv, requests := rejectingAPI(t, "tok-a-1")
+	api := newAPI(t, http.StatusUnauthorized, only("tok-a-1"))
 	m := newMaker()
 	p := tokensource.NewPool(m.newSource, nil)
 	t.Cleanup(p.Close)
 
-	req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, srv.URL, nil)
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, api.URL, nil)
 	require.NoError(t, err)
 	status, body := get(t, p.Client(t.Context(), "a"), req)
 	assert.Equal(t, http.StatusOK, status)
 	assert.Equal(t, "Bearer tok-a-2", body, "a 401 is sent again with a new token")
-	assert.Equal(t, int32(2), requests.Load())
+	assert.Equal(t, int32(2), api.requests.Load())
 
 	require.True(t, p.Remove("a"))
 	status, body = get(t, p.Client(t.Context(), "a"), req)
@@ -640,14 +621,14 @@ func TestPoolClient(t *testing.T) {
 }
 
 func TestPoolTransport(t *testing.T) {
-	srv, requests := rejectingAPI(t)
+	api := newAPI(t, http.StatusUnauthorized, func(string) bool { return false })
 	m := newMaker()
 	p := tokensource.NewPool(m.newSource, nil)
 	t.Cleanup(p.Close)
 	client := &http.Client{Transport: p.Transport(nil)}
 
 	for _, key := range []string{"a", "b", "a"} {
-		req, err := http.NewRequestWithContext(tokensource.ContextWithKey(t.Context(), key), http.MethodGet, srv.URL, nil)
+		req, err := http.NewRequestWithContext(tokensource.ContextWithKey(t.Context(), key), http.MethodGet, api.URL, nil)
 		require.NoError(t, err)
 		status, body := get(t, client, req)
 		assert.Equal(t, http.StatusOK, status)
@@ -656,12 +637,12 @@ func TestPoolTransport(t *testing.T) {
 	assert.Equal(t, 2, p.Len())
 
 	for _, ctx := range []context.Context{t.Context(), tokensource.ContextWithKey(t.Context(), 7)} {
-		req, err := http.NewRequestWithContext(ctx, http.MethodPost, srv.URL, strings.NewReader("body"))
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, api.URL, strings.NewReader("body"))
 		require.NoError(t, err)
 		_, err = client.Do(req)
 		require.ErrorContains(t, err, "tokensource: the request's context has no string key for the pool; set one with ContextWithKey")
 	}
-	assert.Equal(t, int32(3), requests.Load(), "requests without a key are not sent")
+	assert.Equal(t, int32(3), api.requests.Load(), "requests without a key are not sent")
 }
 
 func TestPoolClose(t *testing.T) {

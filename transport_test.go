@@ -19,7 +19,8 @@ import (
 )
 
 // api is an API that rejects, with status, requests carrying a token
-// reject says is spent, and records the bodies it got.
+// reject says is spent, answers others with their Authorization header,
+// and records the bodies it got.
 type api struct {
 	*httptest.Server
 	requests atomic.Int32
@@ -40,7 +41,7 @@ func newAPI(t *testing.T, status int, reject func(token string) bool) *api {
 			w.WriteHeader(status)
 			return
 		}
-		_, _ = io.WriteString(w, "ok")
+		_, _ = io.WriteString(w, r.Header.Get("Authorization"))
 	}))
 	t.Cleanup(a.Close)
 	return a
