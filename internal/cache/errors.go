@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"strings"
 	"time"
 )
 
@@ -29,19 +30,12 @@ type coolingDown struct {
 
 func (e *coolingDown) Error() string {
 	return fmt.Sprintf("%slast fetch failed, next attempt in %v: %s",
-		prefix, e.wait.Round(time.Millisecond), trimPrefix(e.err.Error()))
+		prefix, e.wait.Round(time.Millisecond), strings.TrimPrefix(e.err.Error(), prefix))
 }
 
 func (e *coolingDown) Unwrap() error { return e.err }
 
 func (e *coolingDown) Is(target error) bool { return target == ErrCoolingDown }
-
-func trimPrefix(s string) string {
-	if len(s) >= len(prefix) && s[:len(prefix)] == prefix {
-		return s[len(prefix):]
-	}
-	return s
-}
 
 // fetchPanicked is the failure of a fetch that panicked with r, or ended
 // its goroutine if r is nil. It names what the runtime said, or only r's
