@@ -1,7 +1,6 @@
 package tokensource_test
 
 import (
-	"context"
 	"fmt"
 	"net/http"
 	"runtime"
@@ -16,7 +15,6 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/fintechauth/tokensource"
-	"github.com/fintechauth/tokensource/tokensourcetest"
 )
 
 // lasting answers request n with the token "tok-n" that expires in
@@ -275,59 +273,6 @@ func TestAFetchThatBringsNothingCoolsDown(t *testing.T) {
 			require.NoError(t, err, "not locked up")
 			assert.Equal(t, "ok", tok.AccessToken)
 			assert.Equal(t, int32(2), calls.Load())
-		})
-	}
-}
-
-// hangingStore is a Store whose Set, or whose unlock, waits until the
-// test releases it, ignoring its context.
-type hangingStore struct {
-	*tokensourcetest.Store
-	set, unlock bool
-	release     chan struct{}
-}
-
-func (s *hangingStore) Set(ctx context.Context, key string, value []byte, ttl time.Duration) error {
-	if s.set {
-		<-s.release
-	}
-	return s.Store.Set(ctx, key, value, ttl)
-}
-
-func (s *hangingStore) Lock(ctx context.Context, key string, ttl time.Duration) (func(), error) {
-	unlock, err := s.Store.Lock(ctx, key, ttl)
-	if unlock == nil || !s.unlock {
-		return unlock, err
-	}
-	return func() { <-s.release; unlock() }, err
-}
-
-func TestTheCallerOfAFetchWaitsForNoStoreWrite(t *testing.T) {
-	for _, tc := range []struct {
-		name string
-		hang hangingStore
-	}{
-		{"a Set that hangs", hangingStore{set: true}},
-		{"an unlock that hangs", hangingStore{unlock: true}},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			srv := newFliqaServer(t, "", lasting(360, nil))
-			store := tc.hang
-			store.Store, store.release = tokensourcetest.NewStore(), make(chan struct{})
-			t.Cleanup(func() { close(store.release) })
-			cfg := srv.config("")
-			cfg.Store = &store
-			got := make(chan error, 1)
-			go func() {
-				_, err := cfg.TokenSource(t.Context()).Token()
-				got <- err
-			}()
-			select {
-			case err := <-got: // while the store still hangs
-				require.NoError(t, err)
-			case <-time.After(time.Minute): // a watchdog, not a measure: a pass never waits for it
-				t.Fatal("Token() waits for the store's write")
-			}
 		})
 	}
 }

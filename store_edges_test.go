@@ -28,14 +28,14 @@ import (
 // on without the store.
 const storeBound = time.Second
 
-// stuckStore is a Store whose Get, and the unlock its Lock returns if
-// stuckUnlock is set, never return before the test ends, whatever their
-// context says.
+// stuckStore is a Store whose Get, Set, and the unlock its Lock returns,
+// each if its flag is set, never return before the test ends, whatever
+// their context says.
 type stuckStore struct {
 	*tokensourcetest.Store
-	stuckGet, stuckUnlock bool
-	release               chan struct{} // closed when the test ends
-	gets                  atomic.Int32
+	stuckGet, stuckSet, stuckUnlock bool
+	release                         chan struct{} // closed when the test ends
+	gets                            atomic.Int32
 }
 
 func newStuckStore(t *testing.T) *stuckStore {
@@ -52,12 +52,48 @@ func (s *stuckStore) Get(ctx context.Context, key string) ([]byte, error) {
 	return s.Store.Get(ctx, key)
 }
 
+func (s *stuckStore) Set(ctx context.Context, key string, value []byte, ttl time.Duration) error {
+	if s.stuckSet {
+		<-s.release
+	}
+	return s.Store.Set(ctx, key, value, ttl)
+}
+
 func (s *stuckStore) Lock(ctx context.Context, key string, ttl time.Duration) (func(), error) {
 	unlock, err := s.Store.Lock(ctx, key, ttl)
 	if unlock == nil || !s.stuckUnlock {
 		return unlock, err
 	}
 	return func() { <-s.release; unlock() }, err
+}
+
+func TestTheCallerOfAFetchWaitsForNoStoreWrite(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		hang func(*stuckStore)
+	}{
+		{"a Set that hangs", func(s *stuckStore) { s.stuckSet = true }},
+		{"an unlock that hangs", func(s *stuckStore) { s.stuckUnlock = true }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := newFliqaServer(t, "", lasting(360, nil))
+			store := newStuckStore(t)
+			tc.hang(store)
+			cfg := srv.config("")
+			cfg.Store = store
+			got := make(chan error, 1)
+			go func() {
+				_, err := cfg.TokenSource(t.Context()).Token()
+				got <- err
+			}()
+			select {
+			case err := <-got: // while the store still hangs
+				require.NoError(t, err)
+			case <-time.After(time.Minute): // a watchdog, not a measure: a pass never waits for it
+				t.Fatal("Token() waits for the store's write")
+			}
+		})
+	}
 }
 
 func TestAStoreGetThatNeverReturnsDoesNotWedgeTheSource(t *testing.T) {
