@@ -88,33 +88,42 @@ func ExamplePool() {
 type authorizations struct {
 	mu     sync.Mutex
 	tokens map[string]*oauth2.Token
+	lapsed map[string]bool // must connect again; the token stays until they have
 }
 
 func (a *authorizations) load(user string) (*oauth2.Token, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	tok, ok := a.tokens[user]
-	if !ok {
+	switch {
+	case !ok:
 		return nil, fmt.Errorf("%s has not connected a bank", user)
+	case a.lapsed[user]:
+		return nil, fmt.Errorf("%s must connect again", user)
 	}
 	return new(*tok), nil // a copy, as from a database
 }
 
+// save keeps a new token; a new authorization ends the lapse.
 func (a *authorizations) save(user string, tok *oauth2.Token) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.tokens[user] = tok
+	delete(a.lapsed, user)
 }
 
-func (a *authorizations) delete(user string) {
+// lapse marks the user's connection as needing a new authorization. The
+// refresh token is kept: it is replaced when the user has authorized again.
+func (a *authorizations) lapse(user string) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	delete(a.tokens, user)
+	a.lapsed[user] = true
 }
 
 // A pool of Flinks users: each user's source starts from the token the
 // app saved, saves each new one under the user, and is dropped when Flinks
-// says the user must connect again.
+// says the user must connect again; the app then marks the connection, and
+// keeps the refresh token until the user has.
 func ExamplePool_flinks() {
 	flinks := tokensourcetest.NewFlinks(nil)
 	defer flinks.Close()
@@ -123,7 +132,7 @@ func ExamplePool_flinks() {
 		BaseURL: flinks.URL, RedirectURL: flinks.RedirectURL}
 
 	// Three users connected their banks yesterday.
-	db := &authorizations{tokens: map[string]*oauth2.Token{}}
+	db := &authorizations{tokens: map[string]*oauth2.Token{}, lapsed: map[string]bool{}}
 	for _, user := range []string{"alice", "bob", "carol"} {
 		tok, err := cfg.Exchange(ctx, flinks.Code())
 		if err != nil {
@@ -149,12 +158,12 @@ func ExamplePool_flinks() {
 	}, &tokensource.PoolOptions{IdleTimeout: time.Hour, MaxSources: 100_000})
 	defer pool.Close()
 
-	for _, user := range []string{"alice", "bob", "carol", "alice", "dave"} {
+	for _, user := range []string{"alice", "bob", "carol", "alice", "carol", "dave"} {
 		tok, err := pool.Token(ctx, user)
 		switch {
 		case errors.Is(err, tokensource.ErrReauthorizationRequired):
+			db.lapse(user) // mark the connection; never delete the refresh token
 			pool.Remove(user)
-			db.delete(user)
 			fmt.Println(user, "must connect again")
 		case err != nil:
 			fmt.Println(err)
@@ -170,6 +179,7 @@ func ExamplePool_flinks() {
 	// bob flinks-access-5
 	// carol must connect again
 	// alice flinks-access-4
+	// tokensource: pool could not make a source: carol must connect again
 	// tokensource: pool could not make a source: dave has not connected a bank
 	// sources held: 2 token requests: 6
 }

@@ -3,6 +3,7 @@ package tokensource
 import (
 	"cmp"
 	"context"
+	"encoding/json"
 	"errors"
 	"log/slog"
 	"maps"
@@ -20,12 +21,19 @@ import (
 
 // ErrReauthorizationRequired is matched, through errors.Is, by the error of
 // a refresh or code exchange that Flinks answered with 400, 401 or 403 and
-// invalid_grant, access_denied or no error code: the authorization it
-// managed has expired or been revoked, and the user must authorize again.
-// Such a failure is never retried. Other codes (invalid_client,
-// unauthorized_client, unsupported_grant_type, invalid_request) say that
-// the app's credentials or request are wrong, and do not match: an app must
-// not discard a user's refresh token because its own secret was rotated.
+// an OAuth error body ({"error": …, "error_description": …}) whose error is
+// invalid_grant or access_denied: the authorization it managed has expired
+// or been revoked, and the user must authorize again. Such a failure is
+// never retried.
+//
+// Nothing else matches. Other codes (invalid_client, unauthorized_client,
+// unsupported_grant_type, invalid_request) say that the app's credentials
+// or request are wrong. An answer without an OAuth error body (a proxy's or
+// firewall's HTML page, a gateway's {"message":"Forbidden"}, an empty body)
+// may not come from Flinks at all. Both are ordinary failures, not retried,
+// whose [*Error] gives the status. Even on a match, keep the refresh token
+// until the user has authorized again: mark the connection, do not delete
+// it.
 var ErrReauthorizationRequired = errors.New("tokensource: Flinks authorization must be renewed")
 
 // FlinksConfig gets access tokens from Flinks' POST {BaseURL}/api/v1/token,
@@ -255,15 +263,22 @@ func reauthorize(a attempt) attempt {
 
 // authorizationEnded reports whether Flinks said that the authorization
 // behind a code or refresh token has expired or been revoked: a 400, 401 or
-// 403 with invalid_grant, access_denied or no error code. Other codes, such
-// as invalid_client, mean that our credentials or request are wrong, which
-// the user authorizing again would not mend.
+// 403 whose body is an OAuth error with invalid_grant or access_denied.
+// e.Code is not enough: it is also read from other shapes ({"code": …}),
+// and is empty for a body that is not Flinks' at all.
 func authorizationEnded(e *Error) bool {
 	switch e.StatusCode {
 	case http.StatusBadRequest, http.StatusUnauthorized, http.StatusForbidden:
-		return e.Code == "" || e.Code == "invalid_grant" || e.Code == "access_denied"
+	default:
+		return false
 	}
-	return false
+	var body struct {
+		Error string `json:"error"`
+	}
+	if json.Unmarshal(e.Body, &body) != nil {
+		return false
+	}
+	return body.Error == "invalid_grant" || body.Error == "access_denied"
 }
 
 // flinksRefresh refreshes with the refresh token it holds, which it

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -240,7 +241,7 @@ func TestFlinksErrors(t *testing.T) {
 		requests int32
 	}{
 		{"refresh 400 invalid_grant", refresh, 400, "invalid_grant", true, 1},
-		{"refresh 401 without a code", refresh, 401, "", true, 1},
+		{"refresh 401 with an empty error", refresh, 401, "", false, 1},
 		{"refresh 403 access_denied", refresh, 403, "access_denied", true, 1},
 		{"refresh 400 invalid_client: our secret, not the user's authorization", refresh, 400, "invalid_client", false, 1},
 		{"refresh 401 unauthorized_client", refresh, 401, "unauthorized_client", false, 1},
@@ -285,6 +286,76 @@ func TestFlinksErrors(t *testing.T) {
 				}
 			})
 		})
+	}
+}
+
+// A 400, 401 or 403 is the end of the user's authorization only when
+// Flinks says so in an OAuth error body. A proxy, a firewall or a gateway
+// may answer these statuses too, and an app that took their page for the
+// end would drop a refresh token that still works.
+func TestFlinksOnlyAnOAuthErrorEndsTheAuthorization(t *testing.T) {
+	exchange := func(ctx context.Context, c *tokensource.FlinksConfig) error {
+		_, err := c.Exchange(ctx, flinksCode)
+		return err
+	}
+	refresh := func(ctx context.Context, c *tokensource.FlinksConfig) error {
+		_, err := c.TokenSource(ctx, &oauth2.Token{RefreshToken: flinksRefresh}).Token()
+		return err
+	}
+	const html = "text/html; charset=utf-8"
+	for _, tc := range []struct {
+		name        string
+		status      int
+		contentType string
+		body        string
+		reauth      bool
+	}{
+		{"a firewall's HTML 403", 403, html,
+			"<html><head><title>403 Forbidden</title></head><body><h1>Access denied</h1><p>Ray ID: 7d1f</p></body></html>", false},
+		{"an HTML 401", 401, html, "<html><body><h1>401 Authorization Required</h1></body></html>", false},
+		{"nginx's 400 for large headers", 400, html,
+			"<html>\r\n<head><title>400 Request Header Or Cookie Too Large</title></head>\r\n<body>\r\n" +
+				"<center><h1>400 Bad Request</h1></center>\r\n<center>Request Header Or Cookie Too Large</center>\r\n" +
+				"<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n", false},
+		{"a gateway's JSON 403", 403, "application/json", `{"message":"Forbidden"}`, false},
+		{"an empty 401", 401, "", "", false},
+		{"an empty 403", 403, "", "", false},
+		{"an empty 400", 400, "", "", false},
+		{"another shape's code, not an OAuth error", 400, "application/json", `{"code":"invalid_grant"}`, false},
+		{"an OAuth error with no code", 401, "application/json", `{"error":"","error_description":"no"}`, false},
+		{"Flinks' invalid_client: the app's secret", 401, "application/json",
+			`{"error":"invalid_client","error_description":"Confirm the client_id and client_secret"}`, false},
+		{"Flinks' unauthorized_client", 400, "application/json", `{"error":"unauthorized_client"}`, false},
+		{"Flinks' invalid_grant", 400, "application/json",
+			`{"error":"invalid_grant","error_description":"The refresh token has expired"}`, true},
+		{"Flinks' access_denied, without a description", 403, "application/json", `{"error":"access_denied"}`, true},
+		{"Flinks' invalid_grant as plain text", 401, "text/plain", `{"error":"invalid_grant"}`, true},
+	} {
+		for _, grant := range []struct {
+			name  string
+			fetch func(context.Context, *tokensource.FlinksConfig) error
+		}{{"refresh", refresh}, {"exchange", exchange}} {
+			t.Run(grant.name+": "+tc.name, func(t *testing.T) {
+				srv := newFlinksServer(t, func(w http.ResponseWriter, _ map[string]string, _ int) {
+					w.Header().Del("Content-Type")
+					if tc.contentType != "" {
+						w.Header().Set("Content-Type", tc.contentType)
+					}
+					w.WriteHeader(tc.status)
+					_, _ = io.WriteString(w, tc.body)
+				})
+				fakeTime(t, func(t *testing.T, client *http.Client) {
+					cfg := srv.config()
+					cfg.HTTPClient = client
+					err := grant.fetch(t.Context(), cfg)
+					assert.Equal(t, int32(1), srv.requests.Load(), "not retried")
+					assert.Equal(t, tc.reauth, errors.Is(err, tokensource.ErrReauthorizationRequired))
+					e, ok := errors.AsType[*tokensource.Error](err)
+					require.True(t, ok, "an *Error: %v", err)
+					assert.Equal(t, tc.status, e.StatusCode)
+				})
+			})
+		}
 	}
 }
 
