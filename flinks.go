@@ -86,7 +86,8 @@ type FlinksConfig struct {
 	Retry *RetryPolicy
 	// ExpiryDelta bounds how close to its expiry a cached token is served:
 	// until min(ExpiryDelta, L/4) before it, L being the token's lifetime
-	// when obtained. Its renewal starts earlier, in the background (see
+	// when obtained, and a token given to TokenSource until ExpiryDelta
+	// before it. Its renewal starts earlier, in the background (see
 	// TokenSource). Optional; default 10s, as in x/oauth2.
 	ExpiryDelta time.Duration
 	// Store, if set, shares tokens and failures with the sources of other
@@ -137,11 +138,17 @@ func (c *FlinksConfig) Exchange(ctx context.Context, code string) (*oauth2.Token
 
 // TokenSource returns a cached source, safe for concurrent use, that
 // serves t and then the tokens it refreshes through the refresh_token
-// grant. A token that lived L when obtained (for t, what is left of it) is
-// refreshed in the background by the first call in the last
-// min(L/2, 5m) before its expiry, while callers are still served it; it is
-// served until min(ExpiryDelta, L/4) before its expiry, and only past that
-// does a call wait for the refresh. ctx is used for every refresh.
+// grant. A token that lived L when obtained is refreshed in the background
+// by the first call in the last min(L/2, 5m) before its expiry, while
+// callers are still served it; it is served until min(ExpiryDelta, L/4)
+// before its expiry, and only past that does a call wait for the refresh.
+// ctx is used for every refresh.
+//
+// How long t lived is unknown, so t is served as x/oauth2 serves a token:
+// until ExpiryDelta before its expiry. With less left than that, the first
+// call waits for a refresh rather than send a token that may expire on the
+// way. Its background refresh starts min(max(R/2, 2*ExpiryDelta), 5m)
+// before its expiry, R being what was left of it.
 //
 // A t that is nil, or has expired and has no refresh token, yields a
 // tokensource: error and no request.

@@ -1,6 +1,7 @@
 package tokensource_test
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -14,6 +15,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/stretchr/testify/assert"
@@ -504,4 +506,86 @@ func TestFlinksClientCredentialsCachesAndHooksOnce(t *testing.T) {
 	wg.Wait()
 	assert.Equal(t, int32(1), srv.requests.Load())
 	assert.Equal(t, int32(1), hooked.Load())
+}
+
+// A saved token's lifetime is unknown: it is served as x/oauth2 serves it,
+// until ExpiryDelta before its expiry, and past that the first call waits
+// for a refresh rather than send a token that may expire on the way.
+func TestFlinksSavedTokenIsServedAsXOAuth2ServesIt(t *testing.T) {
+	for _, tc := range []struct {
+		name        string
+		expiryDelta time.Duration // 0: the default, 10s
+		left        time.Duration
+	}{
+		{"2.7s left", 0, 2700 * time.Millisecond},
+		{"just inside the delta", 0, 10*time.Second - time.Millisecond},
+		{"just outside the delta", 0, 10*time.Second + time.Millisecond},
+		{"30s left", 0, 30 * time.Second},
+		{"4m left", 0, 4 * time.Minute},
+		{"2.7s left with a 1s delta", time.Second, 2700 * time.Millisecond},
+		{"2.7s left with a 2.5s delta", 2500 * time.Millisecond, 2700 * time.Millisecond},
+		{"30s left with a 1m delta", time.Minute, 30 * time.Second},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := newFlinksServer(t, flinksOK)
+			fakeTime(t, func(t *testing.T, client *http.Client) {
+				saved := oauth2.Token{AccessToken: "saved", RefreshToken: flinksRefresh, Expiry: time.Now().Add(tc.left)}
+
+				var oracleFetched bool
+				oracle := oauth2.ReuseTokenSourceWithExpiry(new(saved), sourceFunc(func() (*oauth2.Token, error) {
+					oracleFetched = true
+					return &oauth2.Token{AccessToken: "new"}, nil
+				}), cmp.Or(tc.expiryDelta, 10*time.Second))
+				_, err := oracle.Token()
+				require.NoError(t, err)
+
+				cfg := srv.config()
+				cfg.HTTPClient, cfg.ExpiryDelta = client, tc.expiryDelta
+				tok, err := cfg.TokenSource(t.Context(), new(saved)).Token()
+				require.NoError(t, err)
+				assert.Equal(t, oracleFetched, tok.AccessToken != "saved", "x/oauth2 fetched: %v; we served %s", oracleFetched, tok.AccessToken)
+				if oracleFetched {
+					assert.Equal(t, "access-1", tok.AccessToken, "the call waited for the refresh")
+				}
+				synctest.Wait() // a renewal in the background, if one started, has ended
+			})
+		})
+	}
+}
+
+// A saved token's background refresh starts min(max(R/2, 2*ExpiryDelta),
+// 5m) before its expiry, R being what was left of it, as TokenSource says.
+func TestFlinksSavedTokenIsRefreshedAheadOfItsExpiry(t *testing.T) {
+	for _, tc := range []struct {
+		name         string
+		left, window time.Duration
+	}{
+		{"30s left: from 2*ExpiryDelta", 30 * time.Second, 20 * time.Second},
+		{"2m left: from half of it", 2 * time.Minute, time.Minute},
+		{"1h left: from 5m", time.Hour, 5 * time.Minute},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := newFlinksServer(t, flinksOK)
+			fakeTime(t, func(t *testing.T, client *http.Client) {
+				saved := &oauth2.Token{AccessToken: "saved", RefreshToken: flinksRefresh, Expiry: time.Now().Add(tc.left)}
+				cfg := srv.config()
+				cfg.HTTPClient = client
+				src := cfg.TokenSource(t.Context(), saved)
+				call := func() string {
+					tok, err := src.Token()
+					require.NoError(t, err)
+					synctest.Wait() // a renewal in the background, if one started, has ended
+					return tok.AccessToken
+				}
+				assert.Equal(t, "saved", call())
+				time.Sleep(tc.left - tc.window - time.Millisecond)
+				assert.Equal(t, "saved", call())
+				assert.Equal(t, int32(0), srv.requests.Load(), "not yet")
+				time.Sleep(2 * time.Millisecond)
+				assert.Equal(t, "saved", call(), "served while it is refreshed")
+				assert.Equal(t, int32(1), srv.requests.Load())
+				assert.Equal(t, "access-1", call())
+			})
+		})
+	}
 }

@@ -111,7 +111,8 @@ func New(ctx context.Context, f Fetcher, tok *oauth2.Token, opts *Options) *Sour
 	s := &Source{ctx: ctx, fetcher: f, opts: opts}
 	if tok != nil && tok.AccessToken != "" {
 		// How long it lived is unknown: it is served until ExpiryDelta
-		// before its expiry, as x/oauth2 would serve it.
+		// before its expiry, as x/oauth2 would serve it, whatever is left
+		// of it. A lifetime of at least 4*ExpiryDelta gives that margin.
 		s.state.Store(s.newState(tok, max(time.Until(tok.Expiry), 4*opts.ExpiryDelta)))
 	}
 	return s
