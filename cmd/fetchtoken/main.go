@@ -5,13 +5,13 @@
 //
 // Usage:
 //
-//	fetchtoken fliqa -base-url URL -env sandbox|production -tenant SLUG [-raw]
+//	fetchtoken fliqa -base-url URL -env sandbox|production -tenant SLUG [-raw] [-v]
 //	    credentials from FLIQA_API_KEY and FLIQA_API_SECRET
-//	fetchtoken flinks [-base-url URL] [-scope S] [-code C -redirect-url U] [-raw]
+//	fetchtoken flinks [-base-url URL] [-scope S] [-code C -redirect-url U] [-raw] [-v]
 //	    credentials from FLINKS_CLIENT_ID and FLINKS_CLIENT_SECRET; with -code
 //	    it exchanges an authorization code, else with FLINKS_REFRESH_TOKEN it
 //	    refreshes, else it uses the client_credentials grant
-//	fetchtoken client-credentials -token-url URL [-raw]
+//	fetchtoken client-credentials -token-url URL [-raw] [-v]
 //	    credentials from OAUTH_CLIENT_ID and OAUTH_CLIENT_SECRET
 //	fetchtoken demo
 //	    the library's story against local fakes: no account, no network
@@ -25,12 +25,13 @@
 // Secrets come from the environment, never from flags, which land in shell
 // history and ps. The token is printed on stdout as JSON (access_token,
 // token_type, expiry, and expires_in, scope and refresh_token when the
-// token has them), or with -raw as the access token alone. Each retry is
-// reported on stderr.
+// token has them), or with -raw as the access token alone. With -v, each
+// retry is reported on stderr.
 //
 // Exit status: 0 with a token or the help asked for, 1 when the provider or
-// the network failed (one line on stderr, never a secret), 2 for a missing
-// or wrong flag or variable, named as you typed it (no request is sent).
+// the network failed (one line on stderr, never a secret; with -v, a line
+// before it for each retry), 2 for a missing or wrong flag or variable,
+// named as you typed it (no request is sent).
 package main
 
 import (
@@ -70,69 +71,6 @@ func usagef(format string, args ...any) error { return usageError{fmt.Sprintf(fo
 type helpText string
 
 func (h helpText) Error() string { return string(h) }
-
-// commands are the commands with their arguments and what they do, as help
-// lists them.
-var commands = []struct{ name, args, about string }{
-	{"fliqa", "-base-url URL -env sandbox|production -tenant SLUG [-raw]",
-		"credentials from FLIQA_API_KEY and FLIQA_API_SECRET"},
-	{"flinks", "[-base-url URL] [-scope S] [-code C -redirect-url U] [-raw]",
-		"credentials from FLINKS_CLIENT_ID and FLINKS_CLIENT_SECRET; with -code\n" +
-			"it exchanges an authorization code, else with FLINKS_REFRESH_TOKEN it\n" +
-			"refreshes, else it uses the client_credentials grant"},
-	{"client-credentials", "-token-url URL [-raw]", "credentials from OAUTH_CLIENT_ID and OAUTH_CLIENT_SECRET"},
-	{"demo", "", "the library's story against local fakes: no account, no network"},
-	{"serve", "[-addr 127.0.0.1:8080]",
-		"serves the three fakes, for integration tests in any language, and\nlogs each token request on stderr"},
-	{"help", "[COMMAND]", "this help, or a command's with its flags"},
-}
-
-// usage follows the message of a usage error, on stderr.
-var usage = func() string {
-	var b strings.Builder
-	b.WriteString("usage:\n")
-	for _, c := range commands {
-		b.WriteString("  " + synopsis(c.name, c.args) + "\n")
-	}
-	return b.String()
-}()
-
-// synopsis is how to call a command.
-func synopsis(name, args string) string { return strings.TrimSpace("fetchtoken " + name + " " + args) }
-
-// help is what fetchtoken -h and fetchtoken help print.
-func help() helpText {
-	var b strings.Builder
-	b.WriteString("fetchtoken fetches an access token from a fintech token endpoint and prints\n" +
-		"it on stdout: as JSON, or with -raw as the access token alone. Secrets come\n" +
-		"from the environment, never from flags.\n\nusage:\n")
-	for _, c := range commands {
-		b.WriteString("  " + synopsis(c.name, c.args) + "\n")
-		b.WriteString("      " + strings.ReplaceAll(c.about, "\n", "\n      ") + "\n")
-	}
-	b.WriteString("\nExit status: 0 with a token, 1 when the provider or the network failed,\n" +
-		"2 for a missing or wrong flag or variable (no request is sent).\n")
-	return helpText(b.String())
-}
-
-// commandHelp is what fetchtoken COMMAND -h prints: how to call the
-// command of fs, what it does, and its flags.
-func commandHelp(fs *flag.FlagSet) helpText {
-	name := strings.TrimPrefix(fs.Name(), "fetchtoken ")
-	var b strings.Builder
-	for _, c := range commands {
-		if c.name == name {
-			b.WriteString("usage: " + synopsis(c.name, c.args) + "\n\n" + c.about + "\n")
-		}
-	}
-	var flags strings.Builder
-	fs.SetOutput(&flags)
-	fs.PrintDefaults()
-	if flags.Len() > 0 {
-		b.WriteString("\nflags:\n" + flags.String())
-	}
-	return helpText(b.String())
-}
 
 // run is the command, with its surroundings passed in.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
@@ -188,7 +126,8 @@ func dispatch(ctx context.Context, args []string, getenv func(string) string, st
 	}
 
 	raw := fs.Bool("raw", false, "print only the access token and a newline")
-	retry := &tokensource.RetryPolicy{Notify: progress(stderr)}
+	verbose := fs.Bool("v", false, "report each retry on stderr")
+	retry := &tokensource.RetryPolicy{Notify: progress(stderr, verbose)}
 	var (
 		fetch func() (*oauth2.Token, error)
 		names map[string]string // config field -> the flag or variable that set it
@@ -327,11 +266,15 @@ func redact(s, secret string) string {
 	return s
 }
 
-// progress reports each retry on stderr.
-func progress(stderr io.Writer) func(error, time.Duration) {
+// progress reports each retry on stderr when *verbose is set, as the flags
+// have it when the retries come.
+func progress(stderr io.Writer, verbose *bool) func(error, time.Duration) {
 	attempt := 0
 	return func(err error, wait time.Duration) {
 		attempt++
+		if !*verbose {
+			return
+		}
 		fmt.Fprintf(stderr, "fetchtoken: attempt %d failed: %s; retrying in %v\n", attempt, describe(err), wait.Round(time.Millisecond))
 	}
 }

@@ -187,13 +187,40 @@ func TestClientCredentials(t *testing.T) {
 	a := tokensourcetest.NewAbbeyCross(t)
 	a.FailNext(2, 503, "")
 	env := []string{"OAUTH_CLIENT_ID=" + a.ClientID, "OAUTH_CLIENT_SECRET=" + a.ClientSecret}
-	r := fetchtoken(t, env, "client-credentials", "-token-url", a.URL+"/v1/oauth/token")
+	r := fetchtoken(t, env, "client-credentials", "-token-url", a.URL+"/v1/oauth/token", "-v")
 	require.Equal(t, 0, r.code, r.stderr)
 	assert.Equal(t, "abbeycross-access-1", decode(t, r.stdout)["access_token"])
 	lines := strings.Split(strings.TrimSpace(r.stderr), "\n")
-	require.Len(t, lines, 2, "a progress line per retry")
+	require.Len(t, lines, 2, "with -v, a progress line per retry")
 	assert.Regexp(t, `^fetchtoken: attempt 1 failed: status 503, code http_503, message Service Unavailable, request id evt-000001; retrying in \d+ms$`, lines[0])
 	assert.Regexp(t, `^fetchtoken: attempt 2 failed: status 503, .*; retrying in \d+ms$`, lines[1])
+}
+
+// A failure is one line on stderr, however many attempts it took; -v adds
+// a line for each retry before it.
+func TestAFailureIsOneLineUnlessVerbose(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		flags []string
+		lines int
+	}{
+		{"quiet", nil, 1},
+		{"verbose", []string{"-v"}, 3},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			a := tokensourcetest.NewAbbeyCross(t)
+			a.FailNext(2, 503, "")
+			a.FailNext(1, 503, "3600") // a wait beyond the fetch's budget: it gives up
+			env := []string{"OAUTH_CLIENT_ID=" + a.ClientID, "OAUTH_CLIENT_SECRET=" + a.ClientSecret}
+			r := fetchtoken(t, env, append([]string{"client-credentials", "-token-url", a.URL + "/v1/oauth/token"}, tc.flags...)...)
+			assert.Equal(t, 1, r.code)
+			assert.Equal(t, 3, a.Requests())
+			assert.Empty(t, r.stdout)
+			lines := strings.Split(strings.TrimSuffix(r.stderr, "\n"), "\n")
+			require.Len(t, lines, tc.lines, r.stderr)
+			assert.Regexp(t, `^fetchtoken: status 503, code http_503, .*request id evt-000003, retry after 1h0m0s$`, lines[len(lines)-1])
+		})
+	}
 }
 
 func TestProviderErrorIsOneLineWithoutSecrets(t *testing.T) {
@@ -261,8 +288,8 @@ func TestHelpGoesToStdout(t *testing.T) {
 		{"--help", []string{"--help"}, everything},
 		{"help", []string{"help"}, everything},
 		{"help help", []string{"help", "help"}, everything},
-		{"fliqa -h", []string{"fliqa", "-h"}, []string{"usage: fetchtoken fliqa -base-url URL -env sandbox|production -tenant SLUG [-raw]\n",
-			"FLIQA_API_SECRET", "flags:\n", "  -tenant string\n"}},
+		{"fliqa -h", []string{"fliqa", "-h"}, []string{"usage: fetchtoken fliqa -base-url URL -env sandbox|production -tenant SLUG [-raw] [-v]\n",
+			"FLIQA_API_SECRET", "flags:\n", "  -tenant string\n", "  -v\treport each retry on stderr\n"}},
 		{"fliqa with its flags and -h", []string{"fliqa", "-base-url", f.URL, "-env", "sandbox", "-tenant", f.TenantSlug, "-h"},
 			[]string{"usage: fetchtoken fliqa ", "  -tenant string\n"}},
 		{"flinks -h", []string{"flinks", "-h"}, []string{"usage: fetchtoken flinks ", "FLINKS_REFRESH_TOKEN", "  -redirect-url string\n"}},
