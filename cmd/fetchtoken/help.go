@@ -16,8 +16,9 @@ var commands = []struct{ name, args, about string }{
 			"refreshes, else it uses the client_credentials grant"},
 	{"client-credentials", "-token-url URL [-raw] [-v]", "credentials from OAUTH_CLIENT_ID and OAUTH_CLIENT_SECRET"},
 	{"demo", "", "the library's story against local fakes: no account, no network"},
-	{"serve", "[-addr 127.0.0.1:8080]",
-		"serves the three fakes, for integration tests in any language, and\nlogs each token request on stderr"},
+	{"serve", "[-addr 127.0.0.1:8080] [-fail-status S [-fail-count N] [-retry-after V]] [-delay D]",
+		"serves the three fakes, for integration tests in any language, and\nlogs each token request on stderr; the flags script failures (the\n" +
+			"next N token requests to each fake answer S, with the provider's\nerror body) and a delay before every answer"},
 	{"help", "[COMMAND]", "this help, or a command's with its flags"},
 }
 

@@ -15,9 +15,11 @@
 //	    credentials from OAUTH_CLIENT_ID and OAUTH_CLIENT_SECRET
 //	fetchtoken demo
 //	    the library's story against local fakes: no account, no network
-//	fetchtoken serve [-addr 127.0.0.1:8080]
+//	fetchtoken serve [-addr 127.0.0.1:8080] [-fail-status S [-fail-count N] [-retry-after V]] [-delay D]
 //	    serves the three fakes, for integration tests in any language, and
-//	    logs each token request on stderr
+//	    logs each token request on stderr; the flags script failures (the
+//	    next N token requests to each fake answer S) and a delay before
+//	    every answer
 //	fetchtoken help [COMMAND]
 //	    this help, or a command's with its flags, as fetchtoken -h and
 //	    fetchtoken COMMAND -h print it
@@ -119,10 +121,15 @@ func dispatch(ctx context.Context, args []string, getenv func(string) string, st
 		return demo(ctx, stdout)
 	case "serve":
 		addr := fs.String("addr", "127.0.0.1:8080", "address to listen on")
+		sc := &script{}
+		sc.flags(fs)
 		if err := parse(fs, args[1:]); err != nil {
 			return err
 		}
-		return serve(ctx, *addr, stdout, stderr)
+		if err := sc.check(fs); err != nil {
+			return err
+		}
+		return serve(ctx, *addr, sc, stdout, stderr)
 	}
 
 	raw := fs.Bool("raw", false, "print only the access token and a newline")

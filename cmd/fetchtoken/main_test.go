@@ -257,6 +257,12 @@ func TestUsageErrorsSendNothing(t *testing.T) {
 		{"code without redirect", []string{"FLINKS_CLIENT_ID=a", "FLINKS_CLIENT_SECRET=b"}, []string{"flinks", "-base-url", a.URL, "-code", "c"}, "fetchtoken: -code needs -redirect-url"},
 		{"help for an unknown command", nil, []string{"help", "google"}, `fetchtoken: unknown command "google"`},
 		{"help for two commands", nil, []string{"help", "fliqa", "flinks"}, `fetchtoken: unexpected argument "flinks"`},
+		{"serve: a failure that is not one", nil, []string{"serve", "-addr", "127.0.0.1:0", "-fail-status", "200"}, "fetchtoken: -fail-status must be 400 to 599"},
+		{"serve: a count without a status", nil, []string{"serve", "-addr", "127.0.0.1:0", "-fail-count", "2"}, "fetchtoken: -fail-count and -retry-after need -fail-status"},
+		{"serve: a Retry-After without a status", nil, []string{"serve", "-addr", "127.0.0.1:0", "-retry-after", "5"}, "fetchtoken: -fail-count and -retry-after need -fail-status"},
+		{"serve: no failures", nil, []string{"serve", "-addr", "127.0.0.1:0", "-fail-status", "503", "-fail-count", "0"}, "fetchtoken: -fail-count must be at least 1"},
+		{"serve: a bad Retry-After", nil, []string{"serve", "-addr", "127.0.0.1:0", "-fail-status", "503", "-retry-after", "soon"}, "fetchtoken: -retry-after must be seconds or an HTTP date"},
+		{"serve: a negative delay", nil, []string{"serve", "-addr", "127.0.0.1:0", "-delay", "-1s"}, "fetchtoken: -delay must not be negative"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := fetchtoken(t, tc.env, tc.args...)
@@ -276,7 +282,7 @@ func TestAFlagErrorIsReportedOnce(t *testing.T) {
 
 func TestHelpGoesToStdout(t *testing.T) {
 	f := tokensourcetest.NewFliqa(t)
-	everything := []string{"usage:\n  fetchtoken fliqa -base-url URL", "  fetchtoken serve [-addr 127.0.0.1:8080]\n",
+	everything := []string{"usage:\n  fetchtoken fliqa -base-url URL", "  fetchtoken serve [-addr 127.0.0.1:8080] [-fail-status S [-fail-count N] [-retry-after V]] [-delay D]\n",
 		"  fetchtoken help [COMMAND]\n", "Exit status: 0 with a token"}
 	for _, tc := range []struct {
 		name string
@@ -295,8 +301,9 @@ func TestHelpGoesToStdout(t *testing.T) {
 		{"flinks -h", []string{"flinks", "-h"}, []string{"usage: fetchtoken flinks ", "FLINKS_REFRESH_TOKEN", "  -redirect-url string\n"}},
 		{"client-credentials -help", []string{"client-credentials", "-help"}, []string{"usage: fetchtoken client-credentials ", "  -token-url string\n"}},
 		{"demo -h", []string{"demo", "-h"}, []string{"usage: fetchtoken demo\n\nthe library's story"}},
-		{"serve -h", []string{"serve", "-h"}, []string{"usage: fetchtoken serve [-addr 127.0.0.1:8080]\n", "  -addr string\n"}},
-		{"help serve", []string{"help", "serve"}, []string{"usage: fetchtoken serve [-addr 127.0.0.1:8080]\n", "  -addr string\n"}},
+		{"serve -h", []string{"serve", "-h"}, []string{"usage: fetchtoken serve [-addr 127.0.0.1:8080] [-fail-status S [-fail-count N] [-retry-after V]] [-delay D]\n", "  -addr string\n"}},
+		{"help serve", []string{"help", "serve"}, []string{"usage: fetchtoken serve [-addr 127.0.0.1:8080] [-fail-status S [-fail-count N] [-retry-after V]] [-delay D]\n", "  -addr string\n",
+			"  -fail-status int\n", "  -fail-count int\n", "  -retry-after string\n", "  -delay duration\n"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := fetchtoken(t, fliqaEnv(f), tc.args...)
@@ -474,7 +481,7 @@ func TestDemo(t *testing.T) {
 }
 
 func TestServe(t *testing.T) {
-	base, cmd, _ := startServe(t)
+	base, _, cmd, _ := startServe(t)
 
 	ctx := context.Background()
 	fliqa := tokensourcetest.NewFliqa(t) // for its default credentials
@@ -497,8 +504,45 @@ func TestServe(t *testing.T) {
 	require.NoError(t, cmd.Wait(), "a clean stop")
 }
 
+// serve's flags script failures and a delay for apps in any language: here
+// plain HTTP requests stand for them.
+func TestServePlaysAScript(t *testing.T) {
+	base, intro, cmd, stderr := startServe(t, "-fail-status", "503", "-fail-count", "2", "-retry-after", "7", "-delay", "300ms")
+	assert.Contains(t, intro, "\nthe next 2 token requests to each fake answer 503 with Retry-After 7; "+
+		"every answer is delayed by 300ms\n")
+
+	flinks := tokensourcetest.NewFlinks(t) // for its credentials
+	body := `{"grant_type":"client_credentials","client_id":"` + flinks.ClientID + `","client_secret":"` + flinks.ClientSecret + `"}`
+	for i := range 3 {
+		start := time.Now()
+		resp := postResponse(t, base+"/api/v1/token", body)
+		assert.GreaterOrEqual(t, time.Since(start), 300*time.Millisecond, "delayed")
+		if i < 2 {
+			assert.Equal(t, http.StatusServiceUnavailable, resp.status)
+			assert.Equal(t, "7", resp.header.Get("Retry-After"))
+			assert.JSONEq(t, `{"error":"temporarily_unavailable","error_description":"Service Unavailable"}`, resp.body)
+			continue
+		}
+		assert.Equal(t, http.StatusOK, resp.status, resp.body)
+		assert.Empty(t, resp.header.Get("Retry-After"))
+		assert.Contains(t, resp.body, `"access_token":"flinks-access-1"`)
+	}
+
+	// Each fake plays the script: Fliqa's next request fails too.
+	abbey := tokensourcetest.NewAbbeyCross(t)
+	abbeyBody := `{"client_id":"` + abbey.ClientID + `","client_secret":"` + abbey.ClientSecret + `"}`
+	resp := postResponse(t, base+"/v1/oauth/token", abbeyBody)
+	assert.Equal(t, http.StatusServiceUnavailable, resp.status)
+	assert.Equal(t, "7", resp.header.Get("Retry-After"))
+
+	require.NoError(t, cmd.Process.Signal(syscall.SIGTERM))
+	require.NoError(t, cmd.Wait(), "a clean stop")
+	assert.Regexp(t, `flinks grant=client_credentials status=503\n.*flinks grant=client_credentials status=503\n`+
+		`.*flinks grant=client_credentials status=200\n.*abbeycross grant=client_credentials status=503\n$`, stderr.String())
+}
+
 func TestServeLogsEachTokenRequestWithoutSecrets(t *testing.T) {
-	base, cmd, stderr := startServe(t)
+	base, _, cmd, stderr := startServe(t)
 
 	ctx := context.Background()
 	once := &tokensource.RetryPolicy{MaxElapsedTime: -1}
@@ -559,10 +603,11 @@ func TestServeLogsEachTokenRequestWithoutSecrets(t *testing.T) {
 	}
 }
 
-// startServe starts fetchtoken serve on a free port, and returns its base URL,
-// the command and what it writes to stderr, complete once it has stopped.
-func startServe(t *testing.T) (string, *exec.Cmd, *bytes.Buffer) {
-	cmd := command(t, nil, "serve", "-addr", "127.0.0.1:0")
+// startServe starts fetchtoken serve with args on a free port, and returns
+// its base URL, what it printed before serving, the command and what it
+// writes to stderr, complete once it has stopped.
+func startServe(t *testing.T, args ...string) (string, string, *exec.Cmd, *bytes.Buffer) {
+	cmd := command(t, nil, append([]string{"serve", "-addr", "127.0.0.1:0"}, args...)...)
 	stderr := new(bytes.Buffer)
 	cmd.Stderr = stderr
 	stdout, err := cmd.StdoutPipe()
@@ -572,11 +617,18 @@ func startServe(t *testing.T) (string, *exec.Cmd, *bytes.Buffer) {
 	require.True(t, lines.Scan())
 	base, ok := strings.CutPrefix(lines.Text(), "serving token endpoint fakes on ")
 	require.True(t, ok, lines.Text())
+	intro := lines.Text() + "\n"
+	for lines.Scan() {
+		intro += lines.Text() + "\n"
+		if lines.Text() == "each token request is logged on stderr" {
+			break
+		}
+	}
 	go func() {
 		for lines.Scan() {
 		}
 	}()
-	return base, cmd, stderr
+	return base, intro, cmd, stderr
 }
 
 // post sends body to url as JSON and returns the status and the body.
@@ -591,4 +643,24 @@ func post(t *testing.T, url, body string) (int, string) {
 	b, err := io.ReadAll(resp.Body)
 	require.NoError(t, err)
 	return resp.StatusCode, string(b)
+}
+
+type response struct {
+	status int
+	header http.Header
+	body   string
+}
+
+// postResponse sends body to url as JSON and returns the response.
+func postResponse(t *testing.T, url, body string) response {
+	t.Helper()
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, url, strings.NewReader(body))
+	require.NoError(t, err)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	return response{resp.StatusCode, resp.Header, string(b)}
 }

@@ -5,26 +5,107 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"log"
 	"net"
 	"net/http"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/fintechauth/tokensource/tokensourcetest"
 )
 
-// serve serves the three fakes on addr until ctx ends, and logs each token
-// request on stderr. Their paths do not overlap, so one server holds them
-// all.
-func serve(ctx context.Context, addr string, stdout, stderr io.Writer) error {
+// script is the failures and the delay that serve's flags ask each fake to
+// play, so that apps in any language can test their handling of them.
+type script struct {
+	status     int           // of the scripted failures; 0 for none
+	count      int           // how many token requests to each fake fail
+	retryAfter string        // the failures' Retry-After header, if not empty
+	delay      time.Duration // before every answer
+}
+
+// flags defines the script's flags on fs.
+func (s *script) flags(fs *flag.FlagSet) {
+	fs.IntVar(&s.status, "fail-status", 0,
+		"answer the next -fail-count token requests to each fake with this status\n(400 to 599) and the provider's error body")
+	fs.IntVar(&s.count, "fail-count", 1, "how many token requests to each fake answer -fail-status")
+	fs.StringVar(&s.retryAfter, "retry-after", "",
+		"send this Retry-After header with the failures: seconds, or an HTTP date")
+	fs.DurationVar(&s.delay, "delay", 0, "delay every answer by this long, e.g. 2s")
+}
+
+// check reports a script that cannot be played as a usage error.
+func (s *script) check(fs *flag.FlagSet) error {
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	switch {
+	case s.status == 0 && (set["fail-count"] || set["retry-after"]):
+		return usagef("-fail-count and -retry-after need -fail-status")
+	case set["fail-status"] && (s.status < 400 || s.status > 599):
+		return usagef("-fail-status must be 400 to 599")
+	case s.count < 1:
+		return usagef("-fail-count must be at least 1")
+	case s.delay < 0:
+		return usagef("-delay must not be negative")
+	case s.retryAfter != "" && !validRetryAfter(s.retryAfter):
+		return usagef("-retry-after must be seconds or an HTTP date")
+	}
+	return nil
+}
+
+// validRetryAfter reports whether v is a Retry-After value: a number of
+// seconds, or an HTTP date.
+func validRetryAfter(v string) bool {
+	if n, err := strconv.Atoi(v); err == nil {
+		return n >= 0
+	}
+	_, err := http.ParseTime(v)
+	return err == nil
+}
+
+// play sets the script on each fake.
+func (s *script) play(fakes ...interface {
+	FailNext(n, status int, retryAfter string)
+	SetLatency(time.Duration)
+}) {
+	for _, f := range fakes {
+		if s.status != 0 {
+			f.FailNext(s.count, s.status, s.retryAfter)
+		}
+		f.SetLatency(s.delay)
+	}
+}
+
+// String says what the script plays, or "" for none.
+func (s *script) String() string {
+	var parts []string
+	if s.status != 0 {
+		p := fmt.Sprintf("the next %d token requests to each fake answer %d", s.count, s.status)
+		if s.retryAfter != "" {
+			p += " with Retry-After " + s.retryAfter
+		}
+		parts = append(parts, p)
+	}
+	if s.delay > 0 {
+		parts = append(parts, "every answer is delayed by "+s.delay.String())
+	}
+	return strings.Join(parts, "; ")
+}
+
+// serve serves the three fakes on addr, playing sc, until ctx ends, and
+// logs each token request on stderr. Their paths do not overlap, so one
+// server holds them all.
+func serve(ctx context.Context, addr string, sc *script, stdout, stderr io.Writer) error {
 	l, err := net.Listen("tcp", addr)
 	if err != nil {
 		return usagef("-addr: %v", err)
 	}
 	base := "http://" + l.Addr().String()
 	fliqa, flinks, abbey := tokensourcetest.NewFliqaHandler(), tokensourcetest.NewFlinksHandler(), tokensourcetest.NewAbbeyCrossHandler()
+	sc.play(fliqa, flinks, abbey)
 	logger := log.New(stderr, "", log.LstdFlags)
 	mux := http.NewServeMux()
 	mux.Handle("/service/auth/token/", logged(logger, "fliqa", fliqa))
@@ -38,6 +119,9 @@ func serve(ctx context.Context, addr string, stdout, stderr io.Writer) error {
 		base, flinks.ClientID, flinks.ClientSecret, flinks.RedirectURL)
 	fmt.Fprintf(stdout, "  abbeycross:  POST %s/v1/oauth/token with client_id %s, client_secret %s\n",
 		base, abbey.ClientID, abbey.ClientSecret)
+	if p := sc.String(); p != "" {
+		fmt.Fprintln(stdout, p)
+	}
 	fmt.Fprintln(stdout, "each token request is logged on stderr")
 
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
