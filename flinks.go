@@ -145,10 +145,10 @@ func (c *FlinksConfig) Exchange(ctx context.Context, code string) (*oauth2.Token
 // ctx is used for every refresh.
 //
 // How long t lived is unknown, so t is served as x/oauth2 serves a token:
-// until ExpiryDelta before its expiry. With less left than that, the first
-// call waits for a refresh rather than send a token that may expire on the
-// way. Its background refresh starts min(max(R/2, 2*ExpiryDelta), 5m)
-// before its expiry, R being what was left of it.
+// until ExpiryDelta before its expiry; with less left, the first call
+// waits for a refresh rather than send a token that may expire on the way.
+// Its background refresh starts min(max(R/2, 2*ExpiryDelta), 5m) before
+// its expiry (R: what was left of it), or ExpiryDelta if that is more.
 //
 // A t that is nil, or has expired and has no refresh token, yields a
 // tokensource: error and no request.

@@ -355,6 +355,7 @@ func TestFlinksOnlyAnOAuthErrorEndsTheAuthorization(t *testing.T) {
 					e, ok := errors.AsType[*tokensource.Error](err)
 					require.True(t, ok, "an *Error: %v", err)
 					assert.Equal(t, tc.status, e.StatusCode)
+					assert.Equal(t, tc.body, string(e.Body), "the app can read what answered")
 				})
 			})
 		}
