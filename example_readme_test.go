@@ -111,6 +111,8 @@ func ExampleFlinksConfig_TokenSource_saved() {
 	saved.Expiry = time.Now().Add(-time.Minute) // as if its 299 s had passed
 	tok, err := cfg.TokenSource(context.Background(), &saved).Token()
 	if errors.Is(err, tokensource.ErrReauthorizationRequired) {
+		// Mark the connection, and keep the saved token: its refresh token
+		// is replaced when the user has authorized again.
 		fmt.Println("send the user through authorization again")
 		return
 	} else if err != nil {
