@@ -16,7 +16,6 @@ package redisstore
 
 import (
 	"context"
-	"crypto/aes"
 	"crypto/cipher"
 	"crypto/rand"
 	"encoding/hex"
@@ -70,12 +69,12 @@ func New(client redis.UniversalClient, opts Options) (*Store, error) {
 		return nil, errors.New("redisstore: Options.EncryptionKey is required; set Options.Plaintext to store tokens unencrypted")
 	case len(opts.EncryptionKey) != 0 && opts.Plaintext:
 		return nil, errors.New("redisstore: Options.EncryptionKey and Options.Plaintext exclude each other")
-	case len(opts.EncryptionKey) != 0 && len(opts.EncryptionKey) != 32:
-		return nil, fmt.Errorf("redisstore: Options.EncryptionKey must be 32 bytes for AES-256, not %d", len(opts.EncryptionKey))
 	}
 	if len(opts.EncryptionKey) != 0 {
-		block, _ := aes.NewCipher(opts.EncryptionKey) // 32 bytes: cannot fail
-		s.aead, _ = cipher.NewGCM(block)              // a standard block: cannot fail
+		var err error
+		if s.aead, err = newAEAD(opts.EncryptionKey); err != nil {
+			return nil, err
+		}
 	}
 	if s.prefix == "" {
 		s.prefix = "tokensource:"
@@ -190,45 +189,4 @@ func (s *Store) do(ctx context.Context, op func(context.Context) error) error {
 	case <-ctx.Done():
 		return fmt.Errorf("redisstore: no answer from Redis within %v: %w", s.timeout, ctx.Err())
 	}
-}
-
-// The first byte of a value says how it is stored.
-const (
-	plain  byte = 0
-	sealed byte = 1 // AES-256-GCM: a 12-byte nonce, then the ciphertext
-)
-
-// seal returns value as stored at the Redis key name: encrypted and bound
-// to name, or plain.
-func (s *Store) seal(name string, value []byte) []byte {
-	if s.aead == nil {
-		return append([]byte{plain}, value...)
-	}
-	out := make([]byte, 1+s.aead.NonceSize(), 1+s.aead.NonceSize()+len(value)+s.aead.Overhead())
-	out[0] = sealed
-	_, _ = rand.Read(out[1:]) // never fails
-	return s.aead.Seal(out, out[1:], value, []byte(name))
-}
-
-// open returns the value stored at name, or nil if it is not one this
-// Store wrote there: tampered with, sealed with another key or for another
-// name, or stored in the other mode.
-func (s *Store) open(name string, stored []byte) []byte {
-	switch {
-	case len(stored) == 0:
-		return nil
-	case s.aead == nil:
-		if stored[0] != plain {
-			return nil
-		}
-		return stored[1:]
-	case stored[0] != sealed || len(stored) < 1+s.aead.NonceSize():
-		return nil
-	}
-	n := 1 + s.aead.NonceSize()
-	value, err := s.aead.Open(nil, stored[1:n], stored[n:], []byte(name))
-	if err != nil {
-		return nil
-	}
-	return value
 }
