@@ -16,7 +16,6 @@ package redisstore
 
 import (
 	"context"
-	"crypto/cipher"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
@@ -33,9 +32,23 @@ type Options struct {
 	// Prefix is put before every key. Optional; default "tokensource:".
 	Prefix string
 	// EncryptionKey, 32 bytes, seals every value with AES-256-GCM before it
-	// reaches Redis. Every replica that shares tokens needs the same key.
-	// Required unless Plaintext is set.
+	// reaches Redis. Every replica that shares tokens needs the same key,
+	// or this one among its PreviousKeys. Required unless Plaintext is set.
 	EncryptionKey []byte
+	// PreviousKeys, 32 bytes each, still open the values they sealed, while
+	// EncryptionKey seals every new one. Each value carries the id of the
+	// key that sealed it (an HMAC of a label under the key, never the key),
+	// and a value sealed with a key the Store does not hold makes one Get
+	// fail with ErrUnreadable per key id; after that such values count as
+	// none. Rotate the key in two deploys, so that replicas of both always
+	// read each other's values: first add the new key to PreviousKeys
+	// everywhere; then make it the EncryptionKey, with the old key in
+	// PreviousKeys; drop the old key in a later deploy. Values written
+	// before PreviousKeys existed are opened with any of the keys, but
+	// replicas of those versions cannot open values this one writes: while
+	// a deploy mixes them, the older ones fetch on their own. Optional;
+	// default none.
+	PreviousKeys [][]byte
 	// Plaintext stores values unencrypted: anyone who can read Redis can
 	// read the tokens. It must be set explicitly when EncryptionKey is
 	// empty.
@@ -50,14 +63,15 @@ type Options struct {
 type Store struct {
 	client  redis.UniversalClient
 	prefix  string
-	aead    cipher.AEAD // nil for plaintext
+	keys    *keyring // nil for plaintext
 	timeout time.Duration
 }
 
 var _ tokensource.Store = (*Store)(nil)
 
-// New returns a Store on client. It returns an error for an encryption key
-// that is not 32 bytes long, and for neither a key nor Plaintext.
+// New returns a Store on client. It returns an error for a key that is not
+// 32 bytes long or that repeats another, and for neither a key nor
+// Plaintext.
 func New(client redis.UniversalClient, opts Options) (*Store, error) {
 	s := &Store{client: client, prefix: opts.Prefix, timeout: opts.Timeout}
 	switch {
@@ -70,11 +84,9 @@ func New(client redis.UniversalClient, opts Options) (*Store, error) {
 	case len(opts.EncryptionKey) != 0 && opts.Plaintext:
 		return nil, errors.New("redisstore: Options.EncryptionKey and Options.Plaintext exclude each other")
 	}
-	if len(opts.EncryptionKey) != 0 {
-		var err error
-		if s.aead, err = newAEAD(opts.EncryptionKey); err != nil {
-			return nil, err
-		}
+	var err error
+	if s.keys, err = newKeyring(opts); err != nil {
+		return nil, err
 	}
 	if s.prefix == "" {
 		s.prefix = "tokensource:"
@@ -90,7 +102,9 @@ func New(client redis.UniversalClient, opts Options) (*Store, error) {
 // replica configured apart from the others, or a key rotation under way),
 // tampered with, or written in the other mode. The source then fetches on
 // its own and tells its Notify and Observer, so that the mismatch shows;
-// the value is never served.
+// the value is never served. A value sealed with a key that is neither the
+// EncryptionKey nor one of the PreviousKeys fails one Get per key id, and
+// counts as none after that, so that the next token overwrites it.
 var ErrUnreadable = errors.New("redisstore: a stored value does not open: another EncryptionKey, Plaintext setting or Prefix wrote it, or it was tampered with")
 
 // Get returns the value at key, nil if there is none, or ErrUnreadable if
@@ -108,10 +122,7 @@ func (s *Store) Get(ctx context.Context, key string) ([]byte, error) {
 	if err != nil || sealed == nil {
 		return nil, err
 	}
-	if value := s.open(s.prefix+key, sealed); value != nil {
-		return value, nil
-	}
-	return nil, ErrUnreadable
+	return s.open(s.prefix+key, sealed)
 }
 
 // Set seals value and stores it at key for ttl.
