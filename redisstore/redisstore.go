@@ -49,9 +49,20 @@ type Options struct {
 	// a deploy mixes them, the older ones fetch on their own. Optional;
 	// default none.
 	PreviousKeys [][]byte
-	// Plaintext stores values unencrypted: anyone who can read Redis can
-	// read the tokens. It must be set explicitly when EncryptionKey is
-	// empty.
+	// Plaintext stores values unencrypted, and so trusts every Redis user
+	// who can read the prefix with the tokens, and every one who can write
+	// it with the fleet: whoever writes a value under the prefix chooses
+	// the token every replica sends, and the cool-downs that keep them
+	// from asking for another. Give the prefix to the service's own Redis
+	// user alone: its keys and pub/sub channels, and the commands the Store
+	// runs, in its Lua scripts too; and let no other user's key or channel
+	// patterns match it (the default user's included):
+	//
+	//	ACL SETUSER tokens on >password resetkeys ~tokensource:* resetchannels &tokensource:* nocommands +get +set +del +pttl +eval +evalsha +publish +subscribe +unsubscribe +ping
+	//
+	// A Cluster client also needs +cluster|slots. It must be set
+	// explicitly when EncryptionKey is empty, and excludes EncryptionKey
+	// and PreviousKeys. Optional; default false.
 	Plaintext bool
 	// Timeout bounds each Redis operation, whatever the client's own
 	// timeouts; past it the sources fetch on their own. Optional; default

@@ -3,6 +3,7 @@ package redisstore_test
 import (
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -121,41 +122,37 @@ func (r *replicas) waitRequests(t *testing.T, n int) {
 	}
 }
 
-// unshared returns the tokens numbered from and below to that some
-// replica never served. When a rollover costs one fetch, every replica
-// serves its token; a second fetch in a rollover gives a token that some
-// replica never serves, as the one fetched alone does.
-func (r *replicas) unshared(from, to int) []issued {
+// unshared returns the tokens, but the last of each identity, that some
+// replica never served, with when they were first served. When a
+// rollover costs one fetch, every replica serves its token; a second fetch
+// in a rollover gives a token that some replica never serves, as a token
+// fetched alone does. The last token may not have reached every replica
+// yet.
+func (r *replicas) unshared() map[issued]time.Time {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	var out []issued
-	for j := range r.fakes {
-		for n := from; n < to; n++ {
-			if len(r.served[issued{j, n}]) != r.n {
-				out = append(out, issued{j, n})
-			}
+	last := map[int]int{}
+	for k := range r.served {
+		last[k.identity] = max(last[k.identity], k.n)
+	}
+	out := map[issued]time.Time{}
+	for k, by := range r.served {
+		if k.n < last[k.identity] && len(by) != r.n {
+			out[k] = slices.MinFunc(slices.Collect(maps.Values(by)), time.Time.Compare)
 		}
 	}
 	return out
 }
 
-// firstShared returns when a token fetched after since was first served
-// by a replica that did not fetch it, that is by the second replica to
-// serve it; zero if none was.
+// firstShared returns when a token that was first served after since was
+// served by a second replica, the earliest such time; zero if none was.
 func (r *replicas) firstShared(since time.Time) time.Time {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	var first time.Time
 	for _, by := range r.served {
-		var times []time.Time
-		for _, at := range by {
-			times = append(times, at)
-		}
-		if len(times) < 2 {
-			continue
-		}
-		slices.SortFunc(times, time.Time.Compare)
-		if times[0].After(since) && (first.IsZero() || times[1].Before(first)) {
+		times := slices.SortedFunc(maps.Values(by), time.Time.Compare)
+		if len(times) >= 2 && times[0].After(since) && (first.IsZero() || times[1].Before(first)) {
 			first = times[1]
 		}
 	}
