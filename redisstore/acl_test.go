@@ -2,6 +2,7 @@ package redisstore_test
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"strings"
 	"testing"
@@ -43,6 +44,9 @@ func TestTheDocumentedACLGivesThePrefixToTheServiceAlone(t *testing.T) {
 	admin := r.client(t)
 	acl := documentedACL(t)
 	require.Equal(t, "tokens", acl[2])
+	readme, err := os.ReadFile("../README.md")
+	require.NoError(t, err)
+	assert.Contains(t, string(readme), "\n"+strings.TrimSpace(fmt.Sprintln(acl...))+"\n", "the README shows the same ACL")
 	require.NoError(t, admin.Do(ctx, acl...).Err())
 	require.NoError(t, admin.Do(ctx, "ACL", "SETUSER", "other", "on", ">other-password", "resetkeys", "~other:*",
 		"resetchannels", "&other:*", "+@all").Err())
