@@ -216,4 +216,14 @@ func TestValuesOfTheVersionBeforeTheKeyringStillOpen(t *testing.T) {
 		assert.Equal(t, tok.AccessToken, got.AccessToken, "a replica of this version takes what one of the last wrote")
 	}
 	assert.Equal(t, 1, fake.Requests())
+
+	// The other way round, an older replica cannot open what this version
+	// writes: it fetches on its own, and its call does not fail.
+	fresh := tokensourcetest.NewAbbeyCross(t)
+	_, err = patientConfig(fresh, newStore(t, r, redisstore.Options{EncryptionKey: oldKey})).
+		TokenSource(context.Background()).Token()
+	require.NoError(t, err)
+	_, err = patientConfig(fresh, old).TokenSource(context.Background()).Token()
+	require.NoError(t, err)
+	assert.Equal(t, 2, fresh.Requests())
 }
