@@ -35,34 +35,38 @@ type Options struct {
 	// reaches Redis. Every replica that shares tokens needs the same key,
 	// or this one among its PreviousKeys. Required unless Plaintext is set.
 	EncryptionKey []byte
-	// PreviousKeys, 32 bytes each, still open the values they sealed, while
-	// EncryptionKey seals every new one. Each value carries the id of the
-	// key that sealed it (an HMAC of a label under the key, never the key),
-	// and a value sealed with a key the Store does not hold makes one Get
-	// fail with ErrUnreadable per key id; after that such values count as
-	// none. Rotate the key in two deploys, so that replicas of both always
-	// read each other's values: first add the new key to PreviousKeys
-	// everywhere; then make it the EncryptionKey, with the old key in
-	// PreviousKeys; drop the old key in a later deploy. Values written
-	// before PreviousKeys existed are opened with any of the keys, but
-	// replicas of those versions cannot open values this one writes: while
-	// a deploy mixes them, the older ones fetch on their own. Optional;
-	// default none.
+	// PreviousKeys, 32 bytes each, still open the values they sealed,
+	// while EncryptionKey seals every new one. Optional; default none.
+	//
+	// Rotate the key in two deploys, so that replicas of both read each
+	// other's values: first add the new key to PreviousKeys everywhere;
+	// then make it the EncryptionKey, with the old key in PreviousKeys.
+	// Drop the old key in a later deploy.
+	//
+	// Each value names the key that sealed it by an id (an HMAC of a label
+	// under the key, never the key). A value sealed with a key the Store
+	// does not hold fails one Get per key id with ErrUnreadable, and counts
+	// as none after that. Values written by versions before PreviousKeys
+	// open with any of the keys; those versions cannot open what this one
+	// writes, so while a deploy mixes them the older replicas fetch on
+	// their own.
 	PreviousKeys [][]byte
-	// Plaintext stores values unencrypted, and so trusts every Redis user
-	// who can read the prefix with the tokens, and every one who can write
-	// it with the fleet: whoever writes a value under the prefix chooses
-	// the token every replica sends, and the cool-downs that keep them
-	// from asking for another. Give the prefix to the service's own Redis
-	// user alone: its keys and pub/sub channels, and the commands the Store
-	// runs, in its Lua scripts too; and let no other user's key or channel
-	// patterns match it (the default user's included):
+	// Plaintext stores values unencrypted. It must be set explicitly when
+	// EncryptionKey is empty, and excludes EncryptionKey and PreviousKeys.
+	// Optional; default false.
+	//
+	// It trusts every Redis user who can read the prefix with the tokens,
+	// and every one who can write it with the fleet: whoever writes a value
+	// under the prefix chooses the token every replica sends, and the
+	// cool-downs that keep them from asking for another. Give the prefix
+	// to the service's own Redis user alone (its keys and pub/sub channels,
+	// and the commands the Store runs, in its Lua scripts too), and let no
+	// other user's key or channel patterns match it, the default user's
+	// included:
 	//
 	//	ACL SETUSER tokens on >password resetkeys ~tokensource:* resetchannels &tokensource:* nocommands +get +set +del +pttl +eval +evalsha +publish +subscribe +unsubscribe +ping
 	//
-	// A Cluster client also needs +cluster|slots. It must be set
-	// explicitly when EncryptionKey is empty, and excludes EncryptionKey
-	// and PreviousKeys. Optional; default false.
+	// A Cluster client also needs +cluster|slots.
 	Plaintext bool
 	// Timeout bounds each Redis operation, whatever the client's own
 	// timeouts; past it the sources fetch on their own. Optional; default
