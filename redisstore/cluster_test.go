@@ -2,6 +2,7 @@ package redisstore_test
 
 import (
 	"context"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -32,6 +33,7 @@ func TestAFleetOnARedisClusterFetchesOncePerRollover(t *testing.T) {
 	fleet.waitRequests(t, 4)
 	fleet.halt()
 	assert.Empty(t, fleet.failed())
+	assert.LessOrEqual(t, slices.Max(fleet.requests()), 5, "four requests, five if a rollover came before the halt")
 	assert.Empty(t, fleet.unshared(), "every token but the last served by all three replicas")
 
 	c := redis.NewClusterClient(&redis.ClusterOptions{Addrs: addrs})
