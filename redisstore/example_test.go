@@ -50,3 +50,49 @@ func ExampleNew() {
 	// same token: true
 	// token requests: 1
 }
+
+// Rotating the encryption key: in the middle of the rotation, replicas
+// that seal with the old key and replicas that seal with the new one each
+// open what the others sealed, so the fleet still fetches once.
+func ExampleOptions_previousKeys() {
+	abbey := tokensourcetest.NewAbbeyCross(nil)
+	defer abbey.Close()
+
+	oldKey := []byte("the old example key of 32 bytes!")
+	newKey := []byte("the new example key of 32 bytes!")
+	client := redis.NewClient(&redis.Options{Addr: exampleRedis})
+	defer client.Close()
+	// The first deploy adds the new key everywhere; the second makes it
+	// the one that seals.
+	adding, err := redisstore.New(client, redisstore.Options{EncryptionKey: oldKey, PreviousKeys: [][]byte{newKey}})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	rotated, err := redisstore.New(client, redisstore.Options{EncryptionKey: newKey, PreviousKeys: [][]byte{oldKey}})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+
+	var tokens []string
+	for _, store := range []*redisstore.Store{adding, rotated} {
+		cfg := &tokensource.ClientCredentialsConfig{
+			ClientID:     abbey.ClientID,
+			ClientSecret: abbey.ClientSecret,
+			TokenURL:     abbey.URL + "/v1/oauth/token",
+			Store:        store,
+		}
+		tok, err := cfg.TokenSource(context.Background()).Token()
+		if err != nil {
+			fmt.Println(err)
+			return
+		}
+		tokens = append(tokens, tok.AccessToken)
+	}
+	fmt.Println("same token:", tokens[0] == tokens[1])
+	fmt.Println("token requests:", abbey.Requests())
+	// Output:
+	// same token: true
+	// token requests: 1
+}

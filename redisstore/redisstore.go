@@ -16,8 +16,6 @@ package redisstore
 
 import (
 	"context"
-	"crypto/aes"
-	"crypto/cipher"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
@@ -34,12 +32,41 @@ type Options struct {
 	// Prefix is put before every key. Optional; default "tokensource:".
 	Prefix string
 	// EncryptionKey, 32 bytes, seals every value with AES-256-GCM before it
-	// reaches Redis. Every replica that shares tokens needs the same key.
-	// Required unless Plaintext is set.
+	// reaches Redis. Every replica that shares tokens needs the same key,
+	// or this one among its PreviousKeys. Required unless Plaintext is set.
 	EncryptionKey []byte
-	// Plaintext stores values unencrypted: anyone who can read Redis can
-	// read the tokens. It must be set explicitly when EncryptionKey is
-	// empty.
+	// PreviousKeys, 32 bytes each, still open the values they sealed,
+	// while EncryptionKey seals every new one. Optional; default none.
+	//
+	// Rotate the key in two deploys, so that replicas of both read each
+	// other's values: first add the new key to PreviousKeys everywhere;
+	// then make it the EncryptionKey, with the old key in PreviousKeys.
+	// Drop the old key in a later deploy.
+	//
+	// Each value names the key that sealed it by an id (an HMAC of a label
+	// under the key, never the key). A value sealed with a key the Store
+	// does not hold fails one Get per key id with ErrUnreadable, and counts
+	// as none after that. Values written by versions before PreviousKeys
+	// open with any of the keys; those versions cannot open what this one
+	// writes, so while a deploy mixes them the older replicas fetch on
+	// their own.
+	PreviousKeys [][]byte
+	// Plaintext stores values unencrypted. It must be set explicitly when
+	// EncryptionKey is empty, and excludes EncryptionKey and PreviousKeys.
+	// Optional; default false.
+	//
+	// It trusts every Redis user who can read the prefix with the tokens,
+	// and every one who can write it with the fleet: whoever writes a value
+	// under the prefix chooses the token every replica sends, and the
+	// cool-downs that keep them from asking for another. Give the prefix
+	// to the service's own Redis user alone (its keys and pub/sub channels,
+	// and the commands the Store runs, in its Lua scripts too), and let no
+	// other user's key or channel patterns match it, the default user's
+	// included:
+	//
+	//	ACL SETUSER tokens on >password resetkeys ~tokensource:* resetchannels &tokensource:* nocommands +get +set +del +pttl +eval +evalsha +publish +subscribe +unsubscribe +ping
+	//
+	// A Cluster client also needs +cluster|slots.
 	Plaintext bool
 	// Timeout bounds each Redis operation, whatever the client's own
 	// timeouts; past it the sources fetch on their own. Optional; default
@@ -51,14 +78,15 @@ type Options struct {
 type Store struct {
 	client  redis.UniversalClient
 	prefix  string
-	aead    cipher.AEAD // nil for plaintext
+	keys    *keyring // nil for plaintext
 	timeout time.Duration
 }
 
 var _ tokensource.Store = (*Store)(nil)
 
-// New returns a Store on client. It returns an error for an encryption key
-// that is not 32 bytes long, and for neither a key nor Plaintext.
+// New returns a Store on client. It returns an error for a key that is not
+// 32 bytes long or that repeats another, and for neither a key nor
+// Plaintext.
 func New(client redis.UniversalClient, opts Options) (*Store, error) {
 	s := &Store{client: client, prefix: opts.Prefix, timeout: opts.Timeout}
 	switch {
@@ -70,12 +98,10 @@ func New(client redis.UniversalClient, opts Options) (*Store, error) {
 		return nil, errors.New("redisstore: Options.EncryptionKey is required; set Options.Plaintext to store tokens unencrypted")
 	case len(opts.EncryptionKey) != 0 && opts.Plaintext:
 		return nil, errors.New("redisstore: Options.EncryptionKey and Options.Plaintext exclude each other")
-	case len(opts.EncryptionKey) != 0 && len(opts.EncryptionKey) != 32:
-		return nil, fmt.Errorf("redisstore: Options.EncryptionKey must be 32 bytes for AES-256, not %d", len(opts.EncryptionKey))
 	}
-	if len(opts.EncryptionKey) != 0 {
-		block, _ := aes.NewCipher(opts.EncryptionKey) // 32 bytes: cannot fail
-		s.aead, _ = cipher.NewGCM(block)              // a standard block: cannot fail
+	var err error
+	if s.keys, err = newKeyring(opts); err != nil {
+		return nil, err
 	}
 	if s.prefix == "" {
 		s.prefix = "tokensource:"
@@ -91,7 +117,9 @@ func New(client redis.UniversalClient, opts Options) (*Store, error) {
 // replica configured apart from the others, or a key rotation under way),
 // tampered with, or written in the other mode. The source then fetches on
 // its own and tells its Notify and Observer, so that the mismatch shows;
-// the value is never served.
+// the value is never served. A value sealed with a key that is neither the
+// EncryptionKey nor one of the PreviousKeys fails one Get per key id, and
+// counts as none after that, so that the next token overwrites it.
 var ErrUnreadable = errors.New("redisstore: a stored value does not open: another EncryptionKey, Plaintext setting or Prefix wrote it, or it was tampered with")
 
 // Get returns the value at key, nil if there is none, or ErrUnreadable if
@@ -109,10 +137,7 @@ func (s *Store) Get(ctx context.Context, key string) ([]byte, error) {
 	if err != nil || sealed == nil {
 		return nil, err
 	}
-	if value := s.open(s.prefix+key, sealed); value != nil {
-		return value, nil
-	}
-	return nil, ErrUnreadable
+	return s.open(s.prefix+key, sealed)
 }
 
 // Set seals value and stores it at key for ttl.
@@ -190,45 +215,4 @@ func (s *Store) do(ctx context.Context, op func(context.Context) error) error {
 	case <-ctx.Done():
 		return fmt.Errorf("redisstore: no answer from Redis within %v: %w", s.timeout, ctx.Err())
 	}
-}
-
-// The first byte of a value says how it is stored.
-const (
-	plain  byte = 0
-	sealed byte = 1 // AES-256-GCM: a 12-byte nonce, then the ciphertext
-)
-
-// seal returns value as stored at the Redis key name: encrypted and bound
-// to name, or plain.
-func (s *Store) seal(name string, value []byte) []byte {
-	if s.aead == nil {
-		return append([]byte{plain}, value...)
-	}
-	out := make([]byte, 1+s.aead.NonceSize(), 1+s.aead.NonceSize()+len(value)+s.aead.Overhead())
-	out[0] = sealed
-	_, _ = rand.Read(out[1:]) // never fails
-	return s.aead.Seal(out, out[1:], value, []byte(name))
-}
-
-// open returns the value stored at name, or nil if it is not one this
-// Store wrote there: tampered with, sealed with another key or for another
-// name, or stored in the other mode.
-func (s *Store) open(name string, stored []byte) []byte {
-	switch {
-	case len(stored) == 0:
-		return nil
-	case s.aead == nil:
-		if stored[0] != plain {
-			return nil
-		}
-		return stored[1:]
-	case stored[0] != sealed || len(stored) < 1+s.aead.NonceSize():
-		return nil
-	}
-	n := 1 + s.aead.NonceSize()
-	value, err := s.aead.Open(nil, stored[1:n], stored[n:], []byte(name))
-	if err != nil {
-		return nil
-	}
-	return value
 }
