@@ -3,7 +3,10 @@ package tokensource_test
 import (
 	"context"
 	"net/http"
+	"sync"
 	"testing"
+	"testing/synctest"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -111,4 +114,48 @@ func TestEventsNameTheirIdentity(t *testing.T) {
 			}
 		})
 	}
+}
+
+// callKey marks a request's context, as a span would.
+type callKey struct{}
+
+func TestEventsCarryTheContextOfTheirCall(t *testing.T) {
+	api := newAPI(t, http.StatusUnauthorized, func(string) bool { return false })
+	synctest.Test(t, func(t *testing.T) {
+		release := make(chan struct{})
+		obs := &told{}
+		src := tokensource.RetryTokenSourceWithObserver(t.Context(), sourceFunc(func() (*oauth2.Token, error) {
+			<-release
+			return &oauth2.Token{AccessToken: "tok", Expiry: time.Now().Add(time.Hour)}, nil
+		}), nil, obs)
+		client := &http.Client{Transport: &tokensource.Transport{Source: src,
+			Base: &http.Transport{DisableKeepAlives: true}}}
+		get := func(name string) {
+			ctx := context.WithValue(context.Background(), callKey{}, name)
+			req, err := http.NewRequestWithContext(ctx, http.MethodGet, api.URL, nil)
+			require.NoError(t, err)
+			resp, err := client.Do(req)
+			if assert.NoError(t, err) {
+				resp.Body.Close()
+			}
+		}
+		var wg sync.WaitGroup
+		wg.Go(func() { get("starter") })
+		synctest.Wait() // its fetch runs
+		wg.Go(func() { get("joiner") })
+		synctest.Wait() // it waits for that fetch
+		close(release)
+		wg.Wait()
+
+		ended := obs.seen(tokensource.FetchEnded)
+		require.Len(t, ended, 1)
+		assert.Equal(t, "starter", ended[0].Context.Value(callKey{}), "the call that started the fetch")
+		require.Len(t, ended[0].Joined, 1)
+		assert.Equal(t, "joiner", ended[0].Joined[0].Value(callKey{}), "the call that joined it")
+		var waited []any
+		for _, e := range obs.seen(tokensource.Waited) {
+			waited = append(waited, e.Context.Value(callKey{}))
+		}
+		assert.ElementsMatch(t, []any{"starter", "joiner"}, waited, "each call's own")
+	})
 }

@@ -84,16 +84,17 @@ func (s *Source) traceEnd() {
 	}
 }
 
-// Observe tells Options.Observe of e, giving it the context of the running
-// fetch's call if it has none, and the calls that joined the fetch if it
-// ended it. The fetch's own events come through it.
+// Observe tells Options.Observe of e. An event of the running fetch without
+// a context gets the context of the call that started it, and the one that
+// ended it the calls that joined it; any other, context.Background(). The
+// fetch's own events come through it.
 func (s *Source) Observe(e Event) {
 	if s.opts.Observe == nil {
 		return
 	}
 	if e.Context == nil {
 		e.Context = context.Background()
-		if v, ok := traces.Load(s); ok {
+		if v, ok := traces.Load(s); ok && ofTheFetch(e.Kind) {
 			t := v.(*fetchTrace)
 			e.Context = t.call
 			if e.Kind == FetchEnded {
@@ -104,6 +105,11 @@ func (s *Source) Observe(e Event) {
 		}
 	}
 	s.opts.Observe(e)
+}
+
+// ofTheFetch reports whether an event of kind k comes from within a fetch.
+func ofTheFetch(k Kind) bool {
+	return k == FetchEnded || k == Retrying || k == Adopted || k == StoreUnavailable
 }
 
 // observe is Observe, as the cache names it.
