@@ -225,7 +225,7 @@ func TestPanickingHookInABackgroundRenewalIsAFailedRenewal(t *testing.T) {
 		require.NoError(t, err)
 		assert.Equal(t, "access-1", tok.AccessToken)
 		synctest.Wait()
-		assert.Equal(t, "tokensource: panic while fetching a token (a string)", reported.Load(),
+		assert.Equal(t, "tokensource: panic in OnNewToken (a string)", reported.Load(),
 			"reported, without the panic value, which may hold the token")
 
 		panics.Store(false)
@@ -247,9 +247,12 @@ func TestAFetchThatBringsNothingCoolsDown(t *testing.T) {
 	for _, tc := range []struct {
 		name  string
 		first sourceFunc
+		want  string
 	}{
-		{"runtime.Goexit, as t.Fatal in a hook", func() (*oauth2.Token, error) { runtime.Goexit(); return nil, nil }},
-		{"neither a token nor an error", func() (*oauth2.Token, error) { return nil, nil }},
+		{"runtime.Goexit, as t.Fatal in a hook", func() (*oauth2.Token, error) { runtime.Goexit(); return nil, nil },
+			"the fetch ended its goroutine"},
+		{"neither a token nor an error", func() (*oauth2.Token, error) { return nil, nil },
+			"the source returned neither a token nor an error"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var calls atomic.Int32
@@ -267,7 +270,7 @@ func TestAFetchThatBringsNothingCoolsDown(t *testing.T) {
 			<-done
 			_, err := src.Token()
 			require.Error(t, err, "the first fetch failed, and the source cools down")
-			assert.Contains(t, err.Error(), "the fetch ")
+			assert.Contains(t, err.Error(), tc.want)
 			time.Sleep(50 * time.Millisecond)
 			tok, err := src.Token()
 			require.NoError(t, err, "not locked up")

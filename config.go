@@ -74,6 +74,7 @@ type settings struct {
 	store       Store
 	observer    Observer
 	provider    string // names the provider in events
+	identity    string // names the source's identity in events, without a secret
 }
 
 // identity is the Store key of a source: its provider and a hash of what
@@ -124,7 +125,7 @@ func (s settings) token(ctx context.Context, a attempt, err error) (*oauth2.Toke
 	if err != nil {
 		return nil, err
 	}
-	return s.retry.withDefaults().do(ctx, a, retryable, observer(s.observer, s.provider))
+	return s.retry.withDefaults().do(ctx, a, retryable, s.observe(ctx))
 }
 
 // tokenSource returns a cached source of the tokens a fetches, with

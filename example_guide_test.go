@@ -42,7 +42,7 @@ func ExampleNewSlogObserver() {
 	tok, _ := src.Token()
 	tokensource.Invalidate(src, tok) // as the client does when an API answers 401
 	// Output:
-	// level=DEBUG msg="tokensource: fetch ended" kind=fetch_ended provider=client_credentials attempts=1
-	// level=DEBUG msg="tokensource: waited for a token" kind=waited provider=client_credentials
-	// level=INFO msg="tokensource: token invalidated" kind=invalidated provider=client_credentials
+	// level=DEBUG msg="tokensource: fetch ended" kind=fetch_ended provider=client_credentials identity=abbeycross-test-client attempts=1
+	// level=DEBUG msg="tokensource: waited for a token" kind=waited provider=client_credentials identity=abbeycross-test-client
+	// level=INFO msg="tokensource: token invalidated" kind=invalidated provider=client_credentials identity=abbeycross-test-client
 }

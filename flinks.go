@@ -71,12 +71,13 @@ type FlinksConfig struct {
 	// It runs within the fetch: for a renewal ahead of expiry, in the
 	// background while callers are served the current token; otherwise
 	// before the token is returned to the caller that needed it, so keep it
-	// short. A panic counts as a failed fetch, with its cool-down (the
-	// error names the panic value's type only, as the value may hold the
-	// token); in a caller's fetch it then reaches that caller, and in a
-	// background renewal it is reported to Retry.Notify. Either way the
-	// source keeps its refresh token and fetches again after the
-	// cool-down, calling the hook again.
+	// short. A panic in it is recovered, as in every hook, and counts as a
+	// failed fetch, with its cool-down: the callers get an error that
+	// names the panic value's type only (the value may hold the token), a
+	// background renewal tells Retry.Notify. The source keeps its refresh
+	// token and fetches again after the cool-down, calling the hook again.
+	// Exchange returns the token along with that error, so that the
+	// refresh token is not lost.
 	OnNewToken func(*oauth2.Token)
 	// HTTPClient sends the token requests. Optional; default the
 	// oauth2.HTTPClient value of the context, else http.DefaultClient.
@@ -128,12 +129,11 @@ func (c *FlinksConfig) Exchange(ctx context.Context, code string) (*oauth2.Token
 	if err != nil {
 		return nil, err
 	}
-	tok, err := c.Retry.withDefaults().do(ctx, reauthorize(a), retryableOnce, observer(c.Observer, ProviderFlinks))
+	tok, err := c.Retry.withDefaults().do(ctx, reauthorize(a), retryableOnce, c.settings().observe(ctx))
 	if err != nil {
 		return nil, err
 	}
-	c.notify(tok)
-	return tok, nil
+	return tok, c.notify(tok) // with the token: a failed hook must not lose it
 }
 
 // TokenSource returns a cached source, safe for concurrent use, that
@@ -204,7 +204,7 @@ func (c *FlinksConfig) ClientCredentialsTokenSource(ctx context.Context) oauth2.
 	return c.settings().tokenSource(ctx, func(ctx context.Context) (*oauth2.Token, error) {
 		tok, err := a(ctx)
 		if err == nil {
-			c.notify(tok)
+			err = c.notify(tok)
 		}
 		return tok, err
 	}, key, nil)
@@ -221,7 +221,7 @@ func (c FlinksConfig) LogValue() slog.Value { return safeprint.LogValue(c, "Clie
 
 func (c *FlinksConfig) settings() settings {
 	return settings{client: c.HTTPClient, retry: c.Retry, expiryDelta: c.ExpiryDelta, store: c.Store,
-		observer: c.Observer, provider: ProviderFlinks}
+		observer: c.Observer, provider: ProviderFlinks, identity: c.ClientID}
 }
 
 // grant validates c and returns the attempt that posts the grant's fields
@@ -248,11 +248,13 @@ func (c *FlinksConfig) grant(fields map[string]string, secrets ...string) (attem
 func (c *FlinksConfig) baseURL() string { return cmp.Or(c.BaseURL, "https://api.flinks.io") }
 
 // notify hands a copy of a token newly obtained from Flinks to OnNewToken,
-// so that nothing else writes to what the hook holds.
-func (c *FlinksConfig) notify(tok *oauth2.Token) {
-	if c.OnNewToken != nil {
-		c.OnNewToken(new(*tok))
+// so that nothing else writes to what the hook holds. A panic in the hook
+// is its error.
+func (c *FlinksConfig) notify(tok *oauth2.Token) error {
+	if c.OnNewToken == nil {
+		return nil
 	}
+	return guard("OnNewToken", func() { c.OnNewToken(new(*tok)) })
 }
 
 // reauthorize marks the failures of a that end the authorization as
@@ -324,8 +326,7 @@ func (r *flinksRefresh) attempt(ctx context.Context) (*oauth2.Token, error) {
 		tok.RefreshToken = r.refreshToken
 	}
 	r.refreshToken = tok.RefreshToken
-	r.c.notify(tok)
-	return tok, nil
+	return tok, r.c.notify(tok)
 }
 
 // retryableOnce is the retry rule for a request that must not be processed

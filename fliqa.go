@@ -105,7 +105,7 @@ func (c FliqaConfig) LogValue() slog.Value { return safeprint.LogValue(c, "APISe
 
 func (c *FliqaConfig) settings() settings {
 	return settings{client: c.HTTPClient, retry: c.Retry, expiryDelta: c.ExpiryDelta, store: c.Store,
-		observer: c.Observer, provider: ProviderFliqa}
+		observer: c.Observer, provider: ProviderFliqa, identity: c.Environment + "/" + c.TenantSlug}
 }
 
 // attempt validates c and returns the attempt that sends its request.

@@ -118,7 +118,7 @@ func (c ClientCredentialsConfig) LogValue() slog.Value { return safeprint.LogVal
 
 func (c *ClientCredentialsConfig) settings() settings {
 	return settings{client: c.HTTPClient, retry: c.Retry, expiryDelta: c.ExpiryDelta, store: c.Store,
-		observer: c.Observer, provider: ProviderClientCredentials}
+		observer: c.Observer, provider: ProviderClientCredentials, identity: c.ClientID}
 }
 
 // identity is the Store key of c's tokens: the endpoint, the client, its

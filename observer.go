@@ -1,6 +1,7 @@
 package tokensource
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -22,7 +23,9 @@ import (
 // A source that finds a valid token tells nothing: only what changes or
 // waits is an event. Observe is called synchronously, on the goroutine
 // that did the work, so it must be quick and safe for concurrent use; a
-// panic in it is recovered and ignored. Events never carry a secret.
+// panic in it is recovered and ignored, as in every hook of the package.
+// Events never carry a secret. [MultiObserver] tells several observers,
+// and an [ObserverFunc] makes one of a function.
 type Observer interface {
 	Observe(Event)
 }
@@ -104,6 +107,22 @@ type Event struct {
 	// Provider is ProviderFliqa, ProviderFlinks, ProviderClientCredentials
 	// or ProviderCustom.
 	Provider string
+	// Identity names whose tokens the event concerns, without a secret:
+	// "environment/tenant slug" for Fliqa (such as "production/my_slug"),
+	// the client ID for Flinks and for client credentials. It is empty for
+	// RetryTokenSource, which knows nothing of its source: wrap its
+	// Observer in an [ObserverFunc] that sets one. Pool events leave it
+	// empty.
+	Identity string
+	// Context is never nil: the context of the call the event concerns,
+	// or of the call that started the fetch; context.Background() for a
+	// background renewal, which starts a trace of its own, and for what no
+	// call caused. Use its values only, for tracing: it may have ended.
+	Context context.Context
+	// Joined holds the contexts of the calls that waited for the fetch
+	// another call (or a renewal) started (FetchEnded), 32 at most, for
+	// tracing as Context is.
+	Joined []context.Context
 	// Duration is how long a fetch took (FetchEnded) or a call waited
 	// (Waited).
 	Duration time.Duration
@@ -130,20 +149,65 @@ type Event struct {
 	Reason string
 }
 
-// observer turns the cache's events into Events for o, or is nil for a nil
-// o, so that a source without an Observer pays nothing.
-func observer(o Observer, provider string) func(cache.Event) {
+// observe returns what turns the cache's events into Events for the
+// settings' Observer, or nil without one, so that a source without an
+// Observer pays nothing. An event without a context gets ctx.
+func (s settings) observe(ctx context.Context) func(cache.Event) {
+	o := s.observer
 	if o == nil {
 		return nil
 	}
+	provider, identity := s.provider, s.identity
 	return func(e cache.Event) {
-		defer func() { _ = recover() }() // an Observer's panic is its own
-		ev := Event{Kind: EventKind(e.Kind), Provider: provider, Duration: e.Duration, Attempts: e.Attempts,
-			Err: e.Err, Expiry: e.Expiry, Wait: e.Wait}
+		ev := Event{Kind: EventKind(e.Kind), Provider: provider, Identity: identity, Context: e.Context,
+			Duration: e.Duration, Attempts: e.Attempts, Err: e.Err, Expiry: e.Expiry, Wait: e.Wait, Joined: e.Joined}
+		if ev.Context == nil {
+			ev.Context = ctx
+		}
 		if e.Err != nil {
 			ev.Err, ev.Status, ev.Code = eventError(e.Err)
 		}
-		o.Observe(ev)
+		tell(o, ev)
+	}
+}
+
+// tell tells o of e; a panic in o is recovered and ignored, as in every
+// user hook.
+func tell(o Observer, e Event) {
+	_ = guard("an Observer", func() { o.Observe(e) })
+}
+
+// ObserverFunc is an [Observer] that calls the function, as
+// http.HandlerFunc is an http.Handler. It lets a function observe, or
+// change an event before another Observer sees it:
+//
+//	named := tokensource.ObserverFunc(func(e tokensource.Event) {
+//		e.Identity = "ledger-api"
+//		obs.Observe(e)
+//	})
+type ObserverFunc func(Event)
+
+// Observe calls f(e).
+func (f ObserverFunc) Observe(e Event) { f(e) }
+
+// MultiObserver returns an [Observer] that tells each of observers every
+// event, in order; nil observers are skipped. A panic in one is recovered
+// and does not stop the others.
+func MultiObserver(observers ...Observer) Observer {
+	var all multiObserver
+	for _, o := range observers {
+		if o != nil {
+			all = append(all, o)
+		}
+	}
+	return all
+}
+
+type multiObserver []Observer
+
+func (m multiObserver) Observe(e Event) {
+	for _, o := range m {
+		tell(o, e)
 	}
 }
 

@@ -62,7 +62,8 @@ type RetryPolicy struct {
 	// the wait before the next attempt: each failed attempt that will be
 	// retried, and each failed renewal ahead of expiry (while the current
 	// token is still served), with the cool-down before the next. It is a
-	// place to log; errors never hold secrets. Optional.
+	// place to log; errors never hold secrets. A panic in it is recovered
+	// and ignored: the fetch goes on. Optional.
 	Notify func(err error, wait time.Duration)
 }
 
@@ -105,38 +106,53 @@ func (p *RetryPolicy) validate(config string) error {
 // attempt makes one token request.
 type attempt func(ctx context.Context) (*oauth2.Token, error)
 
+// errNoToken is the failure of an attempt that returned neither a token
+// nor an error: a bug of the source, which a retry would not mend.
+var errNoToken = errors.New("tokensource: the source returned neither a token nor an error")
+
 // do runs a until it succeeds, fails in a way that retrying cannot mend, or
 // the budget (or ctx's deadline, if sooner) is spent. Each attempt, its
 // response body included, ends by that deadline too, so no attempt can
 // hang. Each call has its own backoff. observe, if set, is told of each
-// retry and of the fetch's end.
+// retry and of the fetch's end, even when an attempt panics.
 func (p RetryPolicy) do(ctx context.Context, a attempt, retryable func(error) bool,
 	observe func(cache.Event)) (tok *oauth2.Token, err error) {
-	n := 0
-	if observe != nil {
-		defer func(began time.Time) {
-			e := cache.Event{Kind: cache.FetchEnded, Duration: time.Since(began), Attempts: n, Err: err}
-			if tok != nil {
-				e.Expiry = tok.Expiry
-			} else if err == nil {
-				e.Err = errors.New("tokensource: the fetch panicked") // the panic goes on
-			}
-			observe(e)
-		}(time.Now())
+	if observe == nil {
+		return p.retry(ctx, a, retryable, nil, new(int))
 	}
+	began, n, returned := time.Now(), 0, false
+	defer func() {
+		e := cache.Event{Kind: cache.FetchEnded, Duration: time.Since(began), Attempts: n, Err: err}
+		switch {
+		case !returned: // the panic, or runtime.Goexit, goes on
+			e.Err = errors.New("tokensource: the fetch panicked")
+		case tok != nil:
+			e.Expiry = tok.Expiry
+		}
+		observe(e)
+	}()
+	tok, err = p.retry(ctx, a, retryable, observe, &n)
+	returned = true
+	return tok, err
+}
+
+// retry is do's loop; n counts the attempts.
+func (p RetryPolicy) retry(ctx context.Context, a attempt, retryable func(error) bool,
+	observe func(cache.Event), n *int) (*oauth2.Token, error) {
 	var b *backoff.ExponentialBackOff // made on the first failure
 	ctx, cancel := context.WithTimeout(ctx, p.budget())
 	defer cancel()
 	deadline, _ := ctx.Deadline()
-	for n = 1; ; n++ {
+	for *n = 1; ; *n++ {
 		tok, err := a(ctx)
-		if err == nil {
+		switch {
+		case err == nil && tok == nil:
+			return nil, errNoToken
+		case err == nil:
 			return tok, nil
-		}
-		if ctx.Err() != nil {
+		case ctx.Err() != nil:
 			return nil, p.ended(ctx, err)
-		}
-		if p.MaxElapsedTime < 0 || !retryable(err) {
+		case p.MaxElapsedTime < 0 || !retryable(err):
 			return nil, err
 		}
 		wait := retryAfter(err)
@@ -151,13 +167,13 @@ func (p RetryPolicy) do(ctx context.Context, a attempt, retryable func(error) bo
 			wait = min(b.NextBackOff(), p.MaxInterval) // the cap holds after jitter too
 		}
 		if time.Now().Add(wait).After(deadline) {
-			if n == 1 {
+			if *n == 1 {
 				return nil, err
 			}
-			return nil, wrap(err, "giving up after %d attempts", n)
+			return nil, wrap(err, "giving up after %d attempts", *n)
 		}
 		if p.Notify != nil {
-			p.Notify(err, wait)
+			_ = guard("Notify", func() { p.Notify(err, wait) })
 		}
 		if observe != nil {
 			observe(cache.Event{Kind: cache.Retrying, Err: err, Wait: wait})

@@ -8,19 +8,24 @@ import (
 // NewSlogObserver returns an [Observer] that writes one record per [Event]
 // to logger (nil means slog.Default() at the time of each event), with the
 // message "tokensource: " and what happened, and the attributes kind and
-// provider, then those that apply: duration, attempts, status, code,
-// error, expiry, wait and reason.
+// provider, then those that apply: identity, duration, attempts, status,
+// code, error, expiry, wait and reason. It logs with the event's Context,
+// so that a handler that reads the trace from it ties the record to the
+// request that waited.
 //
 // The levels follow what an operator must act on:
 //   - Warn: a failure callers may see or that stops sharing: a fetch that
-//     ended with an error, a failed renewal, an unavailable store, and a
-//     failure adopted from the store.
+//     ended with an error, an unavailable store, and a failure adopted
+//     from the store. A failed background renewal is one Warn record, its
+//     fetch's (or its adopted failure's).
 //   - Info: a failure the source handled: an attempt retried, a token an
 //     API rejected.
 //   - Debug: the normal life of a token (a fetch that brought one, a
 //     renewal started, a token adopted, a call that waited, a pool source
-//     added or dropped), and each call answered during a cool-down, which
-//     repeats a failure already logged at Warn and comes once per call.
+//     added or dropped); each call answered during a cool-down, which
+//     repeats a failure already logged at Warn and comes once per call;
+//     and a renewal failed, which follows the Warn record of its failure
+//     and adds the wait before the next renewal.
 //
 // A record holds the error's text and nothing else of a source: an
 // Event's error holds no secret (see [Event]).
@@ -51,7 +56,10 @@ func (o slogObserver) Observe(e Event) {
 	if logger == nil {
 		logger = slog.Default()
 	}
-	ctx := context.Background()
+	ctx := e.Context
+	if ctx == nil {
+		ctx = context.Background()
+	}
 	level := slogLevel(e)
 	if !logger.Enabled(ctx, level) {
 		return
@@ -60,8 +68,11 @@ func (o slogObserver) Observe(e Event) {
 	if e.Kind > 0 && int(e.Kind) < len(slogMessages) {
 		msg = slogMessages[e.Kind]
 	}
-	var buf [10]slog.Attr
+	var buf [11]slog.Attr
 	attrs := append(buf[:0], slog.String("kind", e.Kind.String()), slog.String("provider", e.Provider))
+	if e.Identity != "" {
+		attrs = append(attrs, slog.String("identity", e.Identity))
+	}
 	if e.Kind == FetchEnded || e.Kind == Waited {
 		attrs = append(attrs, slog.Duration("duration", e.Duration))
 	}
@@ -97,11 +108,11 @@ func slogLevel(e Event) slog.Level {
 			return slog.LevelWarn
 		}
 		return slog.LevelDebug
-	case RenewalFailed, StoreUnavailable:
+	case StoreUnavailable:
 		return slog.LevelWarn
 	case Retrying, Invalidated:
 		return slog.LevelInfo
-	case Waited, CoolingDown, RenewalStarted, SourceAdded, SourceDropped:
+	case Waited, CoolingDown, RenewalStarted, RenewalFailed, SourceAdded, SourceDropped:
 		return slog.LevelDebug
 	}
 	return slog.LevelInfo

@@ -5,8 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
+	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/stretchr/testify/assert"
@@ -44,9 +47,9 @@ func TestSlogObserverWritesEveryKind(t *testing.T) {
 	}{
 		{"fetch ended with a token",
 			tokensource.Event{Kind: tokensource.FetchEnded, Provider: tokensource.ProviderFliqa,
-				Duration: 1500 * time.Millisecond, Attempts: 2, Expiry: expiry},
+				Identity: "production/my_slug", Duration: 1500 * time.Millisecond, Attempts: 2, Expiry: expiry},
 			map[string]any{"level": "DEBUG", "msg": "tokensource: fetch ended", "kind": "fetch_ended",
-				"provider": "fliqa", "duration": 1.5e9, "attempts": 2.0, "expiry": "2030-01-02T03:04:05Z"}},
+				"provider": "fliqa", "identity": "production/my_slug", "duration": 1.5e9, "attempts": 2.0, "expiry": "2030-01-02T03:04:05Z"}},
 		{"fetch ended with a failure",
 			tokensource.Event{Kind: tokensource.FetchEnded, Provider: tokensource.ProviderFlinks,
 				Duration: time.Second, Attempts: 3, Err: failure, Status: 503, Code: "unavailable"},
@@ -78,7 +81,7 @@ func TestSlogObserverWritesEveryKind(t *testing.T) {
 		{"renewal failed",
 			tokensource.Event{Kind: tokensource.RenewalFailed, Provider: tokensource.ProviderFliqa, Err: failure,
 				Wait: time.Second},
-			map[string]any{"level": "WARN", "msg": "tokensource: renewal failed", "kind": "renewal_failed",
+			map[string]any{"level": "DEBUG", "msg": "tokensource: renewal failed", "kind": "renewal_failed",
 				"provider": "fliqa", "error": failure.Error(), "wait": 1e9}},
 		{"store unavailable",
 			tokensource.Event{Kind: tokensource.StoreUnavailable, Provider: tokensource.ProviderFliqa,
@@ -157,4 +160,40 @@ func TestSlogObserverCostsNothingBelowTheLevel(t *testing.T) {
 		Expiry: time.Now()}
 	assert.Zero(t, testing.AllocsPerRun(100, func() { o.Observe(e) }))
 	assert.Empty(t, buf.String())
+}
+
+func TestSlogObserverLogsAFailedRenewalOnce(t *testing.T) {
+	var failing atomic.Bool
+	srv := newFliqaServer(t, "", lasting(360, &failing))
+	fakeTime(t, func(t *testing.T, client *http.Client) {
+		var buf bytes.Buffer
+		cfg := srv.config("")
+		cfg.HTTPClient = client
+		cfg.Observer = tokensource.NewSlogObserver(slog.New(slog.NewJSONHandler(&buf,
+			&slog.HandlerOptions{Level: slog.LevelDebug})))
+		src := cfg.TokenSource(t.Context())
+		_, err := src.Token()
+		require.NoError(t, err)
+
+		failing.Store(true)
+		time.Sleep(181 * time.Second) // into the window: the next call renews in the background
+		tok, err := src.Token()
+		require.NoError(t, err)
+		assert.Equal(t, "tok-1", tok.AccessToken)
+		time.Sleep(30 * time.Second) // the renewal's whole budget
+		synctest.Wait()
+
+		var warned, kinds []string
+		for line := range strings.Lines(buf.String()) {
+			var r map[string]any
+			require.NoError(t, json.Unmarshal([]byte(line), &r))
+			kinds = append(kinds, r["kind"].(string))
+			if r["level"] == "WARN" {
+				warned = append(warned, r["kind"].(string))
+				assert.Equal(t, "sandbox/"+testSlug, r["identity"])
+			}
+		}
+		assert.Contains(t, kinds, "renewal_failed")
+		assert.Equal(t, []string{"fetch_ended"}, warned, "one Warn record for one failed renewal")
+	})
 }

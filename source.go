@@ -27,7 +27,9 @@ func RetryTokenSource(ctx context.Context, src oauth2.TokenSource, p *RetryPolic
 }
 
 // RetryTokenSourceWithObserver is [RetryTokenSource] with an [Observer],
-// told of what the source does with the provider ProviderCustom.
+// told of what the source does with the provider ProviderCustom and no
+// Identity: src's identity is unknown here, so wrap o in an [ObserverFunc]
+// that sets one.
 func RetryTokenSourceWithObserver(ctx context.Context, src oauth2.TokenSource, p *RetryPolicy, o Observer) oauth2.TokenSource {
 	if src == nil {
 		return failingSource{errors.New("tokensource: RetryTokenSource needs a source, not nil")}
@@ -46,6 +48,7 @@ type fetcher struct {
 	retryable func(error) bool
 	policy    RetryPolicy
 	opts      cache.Options
+	observe   func(cache.Event) // the source's Observe, nil without an observer
 }
 
 // cached returns a cached source of the tokens a fetches with the policy's
@@ -60,19 +63,23 @@ func (s settings) cached(ctx context.Context, a attempt, retryable func(error) b
 		MaxCoolDown: f.policy.MaxCoolDown,
 		RetryAfter:  retryAfter,
 		Notify:      f.policy.Notify,
-		Observe:     observer(s.observer, s.provider),
+		Observe:     s.observe(context.Background()), // the source gives each event its context
 		Shared:      shared,
 	}
-	return cache.New(ctx, f, tok, &f.opts)
+	src := cache.New(ctx, f, tok, &f.opts)
+	if f.opts.Observe != nil {
+		f.observe = src.Observe
+	}
+	return src
 }
 
 // Fetch makes one fetch: a whole retry cycle, or a single attempt for a
 // probe.
 func (f *fetcher) Fetch(ctx context.Context, probe bool) (*oauth2.Token, error) {
 	if probe {
-		return f.policy.do(ctx, f.attempt, never, f.opts.Observe)
+		return f.policy.do(ctx, f.attempt, never, f.observe)
 	}
-	return f.policy.do(ctx, f.attempt, f.retryable, f.opts.Observe)
+	return f.policy.do(ctx, f.attempt, f.retryable, f.observe)
 }
 
 // never is the retry rule of a single attempt.
@@ -83,3 +90,12 @@ func never(error) bool { return false }
 type failingSource struct{ err error }
 
 func (s failingSource) Token() (*oauth2.Token, error) { return nil, s.err }
+
+// guard calls hook, a user's that what names, through [cache.Protect], the
+// one guard of every user hook, and returns its panic as an error.
+func guard(what string, hook func()) error {
+	if err := cache.Protect(what, func() error { hook(); return nil }); err != nil {
+		return errors.New("tokensource: " + err.Error())
+	}
+	return nil
+}

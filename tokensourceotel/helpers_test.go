@@ -21,17 +21,19 @@ type telemetry struct {
 	*tokensourceotel.Observer
 	reader *sdkmetric.ManualReader
 	spans  *tracetest.SpanRecorder
+	tp     *sdktrace.TracerProvider // the app's spans too: the recorder sees both
 }
 
 func newTelemetry(t testing.TB) *telemetry {
 	t.Helper()
 	reader := sdkmetric.NewManualReader()
 	spans := tracetest.NewSpanRecorder()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(spans))
 	obs, err := tokensourceotel.New(
 		tokensourceotel.WithMeterProvider(sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))),
-		tokensourceotel.WithTracerProvider(sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(spans))))
+		tokensourceotel.WithTracerProvider(tp))
 	require.NoError(t, err)
-	return &telemetry{Observer: obs, reader: reader, spans: spans}
+	return &telemetry{Observer: obs, reader: reader, spans: spans, tp: tp}
 }
 
 // collect returns what the reader has.

@@ -7,7 +7,10 @@
 //
 // Every instrument carries the attribute tokensource.provider (fliqa,
 // flinks, client_credentials or custom); the module's README lists each
-// name, unit and attribute. A source that finds a valid token tells
+// name, unit and attribute. A fetch's span also carries the event's
+// identity (tokensource.identity), which metrics never do: one series per
+// tenant or client would grow without bound. The span joins the trace of
+// the call that started the fetch. A source that finds a valid token tells
 // nothing, so a cached hit costs nothing here.
 package tokensourceotel
 
@@ -149,7 +152,10 @@ func New(opts ...Option) (*Observer, error) {
 // the providers do, it allocates only for a fetch's span and for the first
 // event of a provider, status or reason it has not seen.
 func (o *Observer) Observe(e tokensource.Event) {
-	ctx := context.Background()
+	ctx := e.Context // an exemplar ties a measurement to the call's trace
+	if ctx == nil {
+		ctx = context.Background()
+	}
 	p := o.attrs.provider(e.Provider)
 	switch e.Kind {
 	case tokensource.FetchEnded:

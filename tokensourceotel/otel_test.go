@@ -4,8 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -279,4 +282,61 @@ func TestObserveAllocatesNothingButSpans(t *testing.T) {
 		tm.Observe(e) // the SDK makes its series on first use
 		assert.Zero(t, testing.AllocsPerRun(100, func() { tm.Observe(e) }), e.Kind.String())
 	}
+}
+
+func TestSpanTextIsBoundedAndClean(t *testing.T) {
+	const forged = "\x1b[31mforged\nlevel=ERROR msg=\"é\xff\"\r\u0085"
+	big := strings.Repeat(forged, 1<<20/len(forged)+1) // 1 MiB
+	tests := []struct {
+		name, code, want string
+	}{
+		{"plain", "invalid_client", "invalid_client"},
+		{"control characters", "bad\ncode\x1b[0m", "bad\uFFFDcode\uFFFD[0m"},
+		{"invalid UTF-8", "bad\xffcode", "bad\uFFFDcode"},
+		{"exactly the bound", strings.Repeat("é", 128), strings.Repeat("é", 128)},
+		{"a rune across the bound", "a" + strings.Repeat("é", 128), "a" + strings.Repeat("é", 126) + "…"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tm := newTelemetry(t)
+			tm.Observe(tokensource.Event{Kind: tokensource.FetchEnded, Provider: tokensource.ProviderFliqa,
+				Attempts: 1, Err: errUnavailable, Status: 400, Code: tt.code})
+			spans := tm.spans.Ended()
+			require.Len(t, spans, 1)
+			assert.Contains(t, spans[0].Attributes(), attribute.String("tokensource.error.code", tt.want))
+		})
+	}
+	t.Run("1 MiB", func(t *testing.T) {
+		tm := newTelemetry(t)
+		tm.Observe(tokensource.Event{Kind: tokensource.FetchEnded, Provider: tokensource.ProviderFliqa,
+			Identity: big, Attempts: 1, Err: errUnavailable, Status: 400, Code: big})
+		spans := tm.spans.Ended()
+		require.Len(t, spans, 1)
+		texts := []string{spans[0].Status().Description}
+		for _, kv := range spans[0].Attributes() {
+			if kv.Value.Type() == attribute.STRING {
+				texts = append(texts, kv.Value.AsString())
+			}
+		}
+		for _, s := range texts {
+			assert.LessOrEqual(t, len(s), 256)
+			assert.True(t, utf8.ValidString(s), s)
+			assert.False(t, strings.ContainsFunc(s, unicode.IsControl), "%q", s)
+		}
+		assert.True(t, strings.HasSuffix(spans[0].Status().Description, "…"), "marked as cut")
+	})
+}
+
+func TestIdentityIsOnSpansOnly(t *testing.T) {
+	tm := newTelemetry(t)
+	for k := tokensource.FetchEnded; k <= tokensource.SourceDropped; k++ {
+		tm.Observe(tokensource.Event{Kind: k, Provider: tokensource.ProviderFliqa, Identity: "production/my_slug",
+			Attempts: 1, Expiry: time.Now().Add(time.Hour)})
+	}
+	for name := range tm.points(t) {
+		assert.NotContains(t, name, "identity")
+	}
+	spans := tm.spans.Ended()
+	require.Len(t, spans, 1)
+	assert.Contains(t, spans[0].Attributes(), attribute.String("tokensource.identity", "production/my_slug"))
 }

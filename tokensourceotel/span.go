@@ -14,31 +14,50 @@ import (
 )
 
 // span records the fetch e reports as a span tokensource.fetch that ends
-// now and began e.Duration ago. The event comes after the fetch, so the
-// span has no parent.
+// now and began e.Duration ago. The event comes after the fetch: the span
+// is a child of the span in e.Context, the call that started the fetch (a
+// background renewal's has none: it starts a trace of its own); each call
+// that joined the fetch links to it, and it to them.
 func (o *Observer) span(e tokensource.Event, p *providerAttrs) {
 	end := time.Now()
 	outcome := outcomeSuccess
 	if e.Err != nil {
 		outcome = outcomeFailure
 	}
-	attrs := make([]attribute.KeyValue, 0, 6)
+	attrs := make([]attribute.KeyValue, 0, 7)
 	attrs = append(attrs, p.kv, outcome, keyAttempts.Int(e.Attempts))
+	if e.Identity != "" {
+		attrs = append(attrs, keyIdentity.String(clean(e.Identity)))
+	}
 	if e.Err != nil {
 		if e.Status != 0 {
 			attrs = append(attrs, keyStatus.Int(e.Status))
 		}
 		if e.Code != "" {
-			attrs = append(attrs, keyCode.String(e.Code))
+			attrs = append(attrs, keyCode.String(clean(e.Code)))
 		}
 		attrs = append(attrs, keyErrType.String(errorType(e)))
 	}
-	_, span := o.tracer.Start(context.Background(), "tokensource.fetch",
-		trace.WithTimestamp(end.Add(-e.Duration)), trace.WithAttributes(attrs...))
+	ctx := e.Context
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	opts := []trace.SpanStartOption{trace.WithTimestamp(end.Add(-e.Duration)), trace.WithAttributes(attrs...)}
+	var joined []trace.Span
+	for _, c := range e.Joined {
+		if s := trace.SpanFromContext(c); s.SpanContext().IsValid() {
+			joined = append(joined, s)
+			opts = append(opts, trace.WithLinks(trace.Link{SpanContext: s.SpanContext()}))
+		}
+	}
+	_, span := o.tracer.Start(ctx, "tokensource.fetch", opts...)
 	if e.Err != nil {
 		span.SetStatus(codes.Error, description(e))
 	}
 	span.End(trace.WithTimestamp(end))
+	for _, s := range joined {
+		s.AddLink(trace.Link{SpanContext: span.SpanContext()})
+	}
 }
 
 // errorType is the error.type of a failed fetch, as the OpenTelemetry
@@ -58,7 +77,8 @@ func errorType(e tokensource.Event) string {
 
 // description says why a fetch failed from its status and code only: the
 // error's text may come from a source of the user's (RetryTokenSource), and
-// x/oauth2's RetrieveError prints the response body.
+// x/oauth2's RetrieveError prints the response body. The code is the
+// provider's text: the description is cleaned and bounded as it is.
 func description(e tokensource.Event) string {
 	d := "tokensource: fetch failed"
 	if e.Status != 0 {
@@ -69,5 +89,5 @@ func description(e tokensource.Event) string {
 	if e.Code != "" {
 		d += ", code " + e.Code
 	}
-	return d
+	return clean(d)
 }

@@ -50,15 +50,3 @@ func fetchPanicked(r any) error {
 	}
 	return errorf("panic while fetching a token (a %T)", r)
 }
-
-// protect calls f, turning a panic into its error, which names only the
-// panic value's type, as fetchPanicked does, and what panicked. The error
-// has no prefix: it is wrapped before it is shown.
-func protect(what string, f func() error) (err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			err = fmt.Errorf("panic in %s (a %T)", what, r)
-		}
-	}()
-	return f()
-}

@@ -1,6 +1,11 @@
 package cache
 
-import "time"
+import (
+	"context"
+	"slices"
+	"sync"
+	"time"
+)
 
 // Kind says what an Event reports; package tokensource documents each.
 type Kind int
@@ -25,18 +30,94 @@ type Event struct {
 	Err      error
 	Expiry   time.Time
 	Wait     time.Duration
+	// Context is the context of the call the event concerns, or of the
+	// call that started the running fetch; nil until Source.Observe or
+	// the one-shot fetch fills it in. Its values only count.
+	Context context.Context
+	// Joined holds the contexts of the calls that joined the fetch
+	// (FetchEnded), at most maxJoined.
+	Joined []context.Context
 }
 
-// observe tells Observe of e.
-func (s *Source) observe(e Event) {
+// maxJoined bounds the calls a fetch's event names: a trace link each.
+const maxJoined = 32
+
+// fetchTrace is what the events of a running fetch carry of the calls
+// that wait for it.
+type fetchTrace struct {
+	call context.Context // the call that started it; Background for a renewal
+
+	mu     sync.Mutex
+	joined []context.Context
+}
+
+// traces holds the fetchTrace of each source with an Observe and a running
+// fetch: a source without an observer pays nothing for it.
+var traces sync.Map // *Source to *fetchTrace
+
+// traceStart records that a fetch started by the call of ctx runs.
+func (s *Source) traceStart(ctx context.Context) {
 	if s.opts.Observe != nil {
-		s.opts.Observe(e)
+		traces.Store(s, &fetchTrace{call: context.WithoutCancel(ctx)})
 	}
 }
+
+// traceJoin records that the call of ctx waits for the running fetch.
+func (s *Source) traceJoin(ctx context.Context) {
+	if s.opts.Observe == nil {
+		return
+	}
+	if v, ok := traces.Load(s); ok {
+		t := v.(*fetchTrace)
+		t.mu.Lock()
+		if len(t.joined) < maxJoined {
+			t.joined = append(t.joined, context.WithoutCancel(ctx))
+		}
+		t.mu.Unlock()
+	}
+}
+
+// traceEnd forgets the running fetch's trace.
+func (s *Source) traceEnd() {
+	if s.opts.Observe != nil {
+		traces.Delete(s)
+	}
+}
+
+// Observe tells Options.Observe of e. An event of the running fetch without
+// a context gets the context of the call that started it, and the one that
+// ended it the calls that joined it; any other, context.Background(). The
+// fetch's own events come through it.
+func (s *Source) Observe(e Event) {
+	if s.opts.Observe == nil {
+		return
+	}
+	if e.Context == nil {
+		e.Context = context.Background()
+		if v, ok := traces.Load(s); ok && ofTheFetch(e.Kind) {
+			t := v.(*fetchTrace)
+			e.Context = t.call
+			if e.Kind == FetchEnded {
+				t.mu.Lock()
+				e.Joined = slices.Clone(t.joined)
+				t.mu.Unlock()
+			}
+		}
+	}
+	s.opts.Observe(e)
+}
+
+// ofTheFetch reports whether an event of kind k comes from within a fetch.
+func ofTheFetch(k Kind) bool {
+	return k == FetchEnded || k == Retrying || k == Adopted || k == StoreUnavailable
+}
+
+// observe is Observe, as the cache names it.
+func (s *Source) observe(e Event) { s.Observe(e) }
 
 // notify tells Notify of err; a panic in it is ignored.
 func (s *Source) notify(err error, wait time.Duration) {
 	if s.opts.Notify != nil {
-		_ = protect("Notify", func() error { s.opts.Notify(err, wait); return nil })
+		_ = Protect("Notify", func() error { s.opts.Notify(err, wait); return nil })
 	}
 }

@@ -30,7 +30,7 @@ func (s *Source) wait(ctx context.Context) (*oauth2.Token, error) {
 	var began time.Time // when this call first waited for a fetch
 	for {
 		if tok, ok := s.hit(); ok {
-			s.waited(began, nil)
+			s.waited(ctx, began, nil)
 			return tok, nil
 		}
 		s.mu.Lock()
@@ -43,11 +43,13 @@ func (s *Source) wait(ctx context.Context) (*oauth2.Token, error) {
 		if busy == nil {
 			if err := s.coolingDown(); err != nil {
 				s.mu.Unlock()
-				s.waited(began, err)
+				s.waited(ctx, began, err)
 				return nil, err
 			}
 			done = make(chan outcome, 1) // this call's fetch: wait for its own outcome
-			go s.run(s.start(), done)
+			go s.run(s.start(ctx), done)
+		} else {
+			s.traceJoin(ctx)
 		}
 		s.mu.Unlock()
 		if began.IsZero() {
@@ -56,14 +58,14 @@ func (s *Source) wait(ctx context.Context) (*oauth2.Token, error) {
 		select {
 		case <-ctx.Done():
 			err := errorf("request ended while waiting for a token: %w", context.Cause(ctx))
-			s.waited(began, err)
+			s.waited(ctx, began, err)
 			return nil, err
 		case o := <-done: // nil, never ready, unless this call started the fetch
 			if o.panicked != nil {
 				panic(o.panicked)
 			}
 			if o.err != nil {
-				s.waited(began, o.err)
+				s.waited(ctx, began, o.err)
 				return nil, o.err
 			}
 		case <-busy: // nil, never ready, if this call started the fetch
@@ -72,11 +74,11 @@ func (s *Source) wait(ctx context.Context) (*oauth2.Token, error) {
 }
 
 // waited tells the observer how long a call waited for a fetch, if it did.
-func (s *Source) waited(began time.Time, err error) {
+func (s *Source) waited(ctx context.Context, began time.Time, err error) {
 	if !began.IsZero() {
-		s.observe(Event{Kind: Waited, Duration: time.Since(began), Err: err})
+		s.observe(Event{Kind: Waited, Duration: time.Since(began), Err: err, Context: ctx})
 	} else if err != nil {
-		s.observe(Event{Kind: CoolingDown, Err: err})
+		s.observe(Event{Kind: CoolingDown, Err: err, Context: ctx})
 	}
 }
 
@@ -93,10 +95,11 @@ func (s *Source) coolingDown() error {
 	return nil
 }
 
-// start marks a fetch as running and says whether it is a probe. s.mu is
-// held.
-func (s *Source) start() (probe bool) {
+// start marks a fetch as running, started by the call of ctx, and says
+// whether it is a probe. s.mu is held.
+func (s *Source) start(ctx context.Context) (probe bool) {
 	s.busy = make(chan struct{})
+	s.traceStart(ctx)
 	s.holdOff.Store(math.MaxInt64)
 	return s.failed != nil
 }
@@ -126,7 +129,7 @@ func (s *Source) run(probe bool, done chan<- outcome) {
 		release(o)
 		if done == nil && o.err != nil && s.ctx.Err() == nil {
 			s.notify(o.err, o.wait)
-			s.observe(Event{Kind: RenewalFailed, Err: o.err, Wait: o.wait})
+			s.observe(Event{Kind: RenewalFailed, Err: o.err, Wait: o.wait, Context: context.Background()})
 		}
 	}()
 	o, release = s.obtain(probe)
@@ -140,6 +143,7 @@ func (s *Source) end(o *outcome) {
 	}
 	s.mu.Lock()
 	s.record(o)
+	s.traceEnd()
 	close(s.busy)
 	s.busy = nil
 	s.mu.Unlock()

@@ -1,6 +1,7 @@
 package cache
 
 import (
+	"context"
 	"time"
 
 	"golang.org/x/oauth2"
@@ -35,7 +36,7 @@ func (s *Source) renewAhead(st *state) {
 		s.mu.Unlock()
 		return
 	}
-	probe := s.start()
+	probe := s.start(context.Background()) // a renewal starts a trace of its own
 	s.mu.Unlock()
 	s.observe(Event{Kind: RenewalStarted, Expiry: st.tok.Expiry})
 	go s.run(probe, nil)
