@@ -128,6 +128,9 @@ type Event struct {
 	// Reason says why a Pool dropped a source (SourceDropped): "idle",
 	// "capacity", "removed" or "closed".
 	Reason string
+	// Key names the Pool key of a SourceAdded or SourceDropped event, as
+	// PoolOptions.KeyName gives it; empty without KeyName.
+	Key string
 }
 
 // observer turns the cache's events into Events for o, or is nil for a nil
