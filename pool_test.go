@@ -327,16 +327,7 @@ func TestPoolDropsIdleSources(t *testing.T) {
 }
 
 // janitors counts the goroutines that pools run, in the whole process.
-func janitors() int {
-	buf := make([]byte, 1<<20)
-	for {
-		n := runtime.Stack(buf, true)
-		if n < len(buf) {
-			return strings.Count(string(buf[:n]), "tokensource.(*pool[...]).janitor(")
-		}
-		buf = make([]byte, 2*len(buf))
-	}
-}
+func janitors() int { return stacksWith("tokensource.(*pool[...]).janitor(") }
 
 func TestPoolRunsOneGoroutine(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {

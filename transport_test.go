@@ -551,3 +551,38 @@ func TestRequestsShareOneCallOfASourceThatNeverReturns(t *testing.T) {
 		assert.Equal(t, int32(2), src.calls.Load(), "a request after the call ended makes the next one")
 	})
 }
+
+func TestRequestsJoiningASourceThatPanicsGetAnError(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		release := make(chan struct{})
+		var calls atomic.Int32
+		client := &http.Client{Transport: &tokensource.Transport{Base: echoAuth, Source: sourceFunc(func() (*oauth2.Token, error) {
+			if calls.Add(1) == 1 {
+				<-release
+				panic("source bug")
+			}
+			return &oauth2.Token{AccessToken: "tok"}, nil
+		})}}
+		get := func() error {
+			resp, err := client.Get("https://api.example.com/")
+			if err == nil {
+				resp.Body.Close()
+			}
+			return err
+		}
+		first := make(chan any, 1)
+		go func() {
+			defer func() { first <- recover() }()
+			_ = get()
+		}()
+		synctest.Wait()
+		joined := make(chan error, 1)
+		go func() { joined <- get() }()
+		synctest.Wait()
+		close(release)
+		assert.Equal(t, "source bug", <-first, "the request that made the call gets the panic")
+		assert.ErrorContains(t, <-joined, "tokensource: the token source (tokensource_test.sourceFunc) panicked with a string")
+		require.NoError(t, get(), "the next request makes a new call")
+		assert.Equal(t, int32(2), calls.Load())
+	})
+}
