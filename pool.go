@@ -141,8 +141,7 @@ func (p *Pool[K]) Token(ctx context.Context, key K) (*oauth2.Token, error) {
 	if err != nil {
 		return nil, err
 	}
-	t := Transport{Source: src} // waited for as a request waits
-	tok, err := t.token(ctx)
+	tok, err := tokenOf(ctx, src, nil) // waited for as a request waits
 	if err != nil {
 		return nil, err
 	}

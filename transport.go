@@ -108,8 +108,14 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 // token returns a token for a request with ctx, as waitToken does; send
 // only reads it.
 func (t *Transport) token(ctx context.Context) (*oauth2.Token, error) {
-	src, calls := t.Source, &t.calls
-	if s, ok := src.(*sharedSource); ok { // a pool's: its calls are shared by all the pool's requests
+	return tokenOf(ctx, t.Source, &t.calls)
+}
+
+// tokenOf returns a token of src for a call with ctx, as waitToken does,
+// with calls as src's flight, unless src is a pool's, which has its own
+// (calls may then be nil).
+func tokenOf(ctx context.Context, src oauth2.TokenSource, calls *flight) (*oauth2.Token, error) {
+	if s, ok := src.(*sharedSource); ok { // shared by all the pool's requests for its key
 		src, calls = s.src, &s.calls
 	}
 	tok, err := waitToken(ctx, src, calls)
