@@ -31,7 +31,13 @@ type sharedSource struct {
 	calls flight
 }
 
-func (s *sharedSource) Token() (*oauth2.Token, error) { return s.src.Token() }
+func (s *sharedSource) Token() (*oauth2.Token, error) {
+	tok, err := s.calls.token(context.Background(), s.src)
+	if tok == nil {
+		return nil, err
+	}
+	return new(*tok), nil // shared by the call's callers
+}
 
 // token returns a token of src, joining the running call of it or starting
 // one, and waits for it no longer than ctx allows. A caller whose context
