@@ -2,6 +2,7 @@ package tokensource_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"sync"
@@ -256,4 +257,41 @@ func TestPoolEventsNameProviderAndKey(t *testing.T) {
 			p.Close()
 		})
 	}
+}
+
+func TestPoolNeverHoldsMoreThanMaxSources(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const max = 8
+		m := newMaker()
+		p := tokensource.NewPool(func(key string) (oauth2.TokenSource, error) {
+			if key[0] == 'x' {
+				return nil, errors.New("unknown user")
+			}
+			return m.newSource(key)
+		}, &tokensource.PoolOptions{MaxSources: max})
+		defer p.Close()
+		var wg sync.WaitGroup
+		for g := range 50 {
+			wg.Go(func() {
+				for i := range 200 {
+					key := fmt.Sprintf("%c%d", "kx"[(g+i)%2], (g*7+i)%30)
+					if i%5 == 0 {
+						p.Remove(key)
+						continue
+					}
+					_, err := p.Token(context.Background(), key)
+					assert.Equal(t, key[0] == 'x', err != nil, "key %s: %v", key, err)
+					assert.LessOrEqual(t, p.Len(), max)
+				}
+			})
+		}
+		wg.Wait()
+		for i := range max { // every slot came back
+			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			_, err := p.Token(ctx, fmt.Sprint("fresh-", i))
+			cancel()
+			require.NoError(t, err)
+		}
+		assert.Equal(t, max, p.Len())
+	})
 }
