@@ -38,7 +38,8 @@ type PoolOptions struct {
 	IdleTimeout time.Duration
 	// MaxSources is how many sources the pool holds at most, those being
 	// made included; a new key over it drops the least recently used
-	// source that is made. Optional; default 10,000: about 12 MB of
+	// source that is made, passing over one whose fetch runs unless every
+	// source it looked at runs one. Optional; default 10,000: about 12 MB of
 	// sources with their tokens, a bound a service can hold whoever sends
 	// it keys.
 	MaxSources int

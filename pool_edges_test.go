@@ -295,3 +295,44 @@ func TestPoolNeverHoldsMoreThanMaxSources(t *testing.T) {
 		assert.Equal(t, max, p.Len())
 	})
 }
+
+func TestPoolDropsASourceWhoseFetchRunsLast(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		m := newMaker()
+		release := make(chan struct{})
+		p := tokensource.NewPool(func(key string) (oauth2.TokenSource, error) {
+			if key != "alice" {
+				return m.newSource(key)
+			}
+			m.mu.Lock()
+			m.calls[key]++
+			m.mu.Unlock()
+			return tokensource.RetryTokenSource(context.Background(), sourceFunc(func() (*oauth2.Token, error) {
+				<-release // a refresh that takes its time
+				return &oauth2.Token{AccessToken: "alice-1", Expiry: time.Now().Add(time.Hour)}, nil
+			}), nil), nil
+		}, &tokensource.PoolOptions{MaxSources: 2})
+		defer p.Close()
+		got := make(chan string, 1)
+		go func() {
+			tok, err := p.Token(context.Background(), "alice")
+			assert.NoError(t, err)
+			got <- tok.AccessToken
+		}()
+		tick()
+		_, err := p.Token(context.Background(), "bob")
+		require.NoError(t, err)
+		tick()
+		_, err = p.Token(context.Background(), "carol") // alice is the oldest, but her fetch runs
+		require.NoError(t, err)
+		close(release)
+		assert.Equal(t, "alice-1", <-got)
+		tok, err := p.Token(context.Background(), "alice")
+		require.NoError(t, err)
+		assert.Equal(t, "alice-1", tok.AccessToken)
+		assert.Equal(t, 1, m.callsOf("alice"), "alice's source was kept")
+		_, err = p.Token(context.Background(), "bob")
+		require.NoError(t, err)
+		assert.Equal(t, 2, m.callsOf("bob"), "bob's was dropped")
+	})
+}

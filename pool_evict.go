@@ -15,24 +15,36 @@ type victim[K comparable] struct {
 // evictOne drops the least recently used source made, to free a slot for
 // a new key, and reports whether it dropped one. Sources being made are
 // never dropped for a new key: each holds its slot until newSource
-// returns.
+// returns. A source whose fetch runs is dropped only if every other
+// candidate is too.
 func (p *pool[K]) evictOne() bool {
 	if p.makings.Load() >= p.max {
 		return false // every slot is being made: nothing to drop
 	}
 	scanned := false
+	var busy []victim[K]
 	for {
 		v, fresh, ok := p.nextVictim(&scanned)
 		if !ok {
-			return false
+			break
 		}
 		// One found by this call's own scan is dropped even if used since:
 		// it was among the oldest a moment ago, and a new key must not
 		// wait while the pool holds sources it may drop.
-		if (fresh || v.e.used.Load() == v.used) && p.drop(v.key, v.e, "capacity") {
+		switch {
+		case !fresh && v.e.used.Load() != v.used:
+		case v.e.inUse():
+			busy = append(busy, v)
+		case p.drop(v.key, v.e, "capacity"):
 			return true
 		}
 	}
+	for _, v := range busy {
+		if p.drop(v.key, v.e, "capacity") {
+			return true
+		}
+	}
+	return false
 }
 
 // nextVictim returns the next of the victims, scanning for more once per
