@@ -70,9 +70,10 @@ type PoolOptions struct {
 //
 // A source being made takes one of MaxSources until newSource returns,
 // even if its key is dropped meanwhile, so a newSource that hangs holds
-// MaxSources goroutines at most. A call for a new key while every other
-// source held is being made waits for one to be made (or to fail) until
-// its context ends, and then returns an error wrapping its cause.
+// MaxSources goroutines at most. A call for a new key while every slot is
+// taken by a source being made waits for one of them to be made (or to
+// fail) until its context ends, and then returns an error wrapping its
+// cause.
 //
 // Dropping a source only forgets it: a fetch it runs completes for its
 // callers, and a Flinks OnNewToken runs once; the key's next use makes a
