@@ -147,6 +147,9 @@ type Event struct {
 	// Reason says why a Pool dropped a source (SourceDropped): "idle",
 	// "capacity", "removed" or "closed".
 	Reason string
+	// Key names the Pool key of a SourceAdded or SourceDropped event, as
+	// PoolOptions.KeyName gives it; empty without KeyName.
+	Key string
 }
 
 // observe returns what turns the cache's events into Events for the

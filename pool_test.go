@@ -237,11 +237,15 @@ func TestPoolConfigErrors(t *testing.T) {
 		opts      *tokensource.PoolOptions
 		want      string
 	}{
-		{"no newSource", nil, nil, "tokensource: NewPool needs a newSource function"},
+		{"no newSource", nil, nil, "tokensource: NewPool.newSource is required"},
 		{"negative IdleTimeout", newSource, &tokensource.PoolOptions{IdleTimeout: -time.Second},
 			"tokensource: PoolOptions.IdleTimeout must not be negative"},
 		{"negative MaxSources", newSource, &tokensource.PoolOptions{MaxSources: -1},
 			"tokensource: PoolOptions.MaxSources must not be negative"},
+		{"IdleTimeout of a microsecond", newSource, &tokensource.PoolOptions{IdleTimeout: time.Microsecond},
+			"tokensource: PoolOptions.IdleTimeout must be 100ms or more"},
+		{"IdleTimeout just short", newSource, &tokensource.PoolOptions{IdleTimeout: 99 * time.Millisecond},
+			"tokensource: PoolOptions.IdleTimeout must be 100ms or more"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var requests atomic.Int32
@@ -251,6 +255,8 @@ func TestPoolConfigErrors(t *testing.T) {
 			defer p.Close()
 			_, err := p.Token(t.Context(), "u")
 			require.EqualError(t, err, tc.want)
+			var ce *tokensource.ConfigError
+			require.ErrorAs(t, err, &ce)
 			_, err = p.Client(t.Context(), "u").Get(api.URL)
 			require.ErrorContains(t, err, tc.want)
 			assert.Equal(t, int32(0), requests.Load())
@@ -262,6 +268,22 @@ func TestPoolConfigErrors(t *testing.T) {
 	_, err := tokensource.NewPool(newSource, &tokensource.PoolOptions{MaxSources: -1}).Token(t.Context(), "u")
 	require.ErrorAs(t, err, &ce)
 	assert.Equal(t, "MaxSources", ce.Field)
+	_, err = tokensource.NewPool[string](nil, nil).Token(t.Context(), "u")
+	require.ErrorAs(t, err, &ce)
+	assert.Equal(t, tokensource.ConfigError{Config: "NewPool", Field: "newSource", Problem: "is required"}, *ce)
+}
+
+func TestPoolOfTheShortestIdleTimeout(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		m := newMaker()
+		p := tokensource.NewPool(m.newSource, &tokensource.PoolOptions{IdleTimeout: 100 * time.Millisecond})
+		defer p.Close()
+		_, err := p.Token(context.Background(), "u")
+		require.NoError(t, err)
+		time.Sleep(time.Second)
+		synctest.Wait()
+		assert.Equal(t, 0, p.Len(), "dropped after 100ms")
+	})
 }
 
 func TestPoolDropsIdleSources(t *testing.T) {
@@ -303,16 +325,7 @@ func TestPoolDropsIdleSources(t *testing.T) {
 }
 
 // janitors counts the goroutines that pools run, in the whole process.
-func janitors() int {
-	buf := make([]byte, 1<<20)
-	for {
-		n := runtime.Stack(buf, true)
-		if n < len(buf) {
-			return strings.Count(string(buf[:n]), "tokensource.(*pool[...]).janitor(")
-		}
-		buf = make([]byte, 2*len(buf))
-	}
-}
+func janitors() int { return stacksWith("tokensource.(*pool[...]).janitor(") }
 
 func TestPoolRunsOneGoroutine(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {

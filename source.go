@@ -49,6 +49,7 @@ type fetcher struct {
 	policy    RetryPolicy
 	opts      cache.Options
 	observe   func(cache.Event) // the source's Observe, nil without an observer
+	provider  string            // for the events of a Pool holding the source
 }
 
 // cached returns a cached source of the tokens a fetches with the policy's
@@ -56,7 +57,7 @@ type fetcher struct {
 // them as shared says if it is not nil.
 func (s settings) cached(ctx context.Context, a attempt, retryable func(error) bool, tok *oauth2.Token,
 	shared *cache.Shared) *cache.Source {
-	f := &fetcher{attempt: a, retryable: retryable, policy: s.retry.withDefaults()}
+	f := &fetcher{attempt: a, retryable: retryable, policy: s.retry.withDefaults(), provider: s.provider}
 	f.opts = cache.Options{
 		ExpiryDelta: cmp.Or(s.expiryDelta, defaultExpiryDelta),
 		MinCoolDown: f.policy.MaxInterval,

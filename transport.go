@@ -22,6 +22,9 @@ import (
 //     the context ends first, RoundTrip returns an error wrapping its cause,
 //     and the fetch goes on for the other callers. With a cached source of
 //     this package, a request that finds a valid token does not wait at all.
+//     Over any other source, the requests share one call of its Token at a
+//     time, so a source that never returns holds one goroutine, not one
+//     per request.
 //   - When the API answers 401, the token the request carried is
 //     invalidated (see [Invalidate]) and the request is sent once more with
 //     a new token, if its body can be sent again: it has none, or
@@ -39,12 +42,15 @@ import (
 //     as it is and invalidates nothing. oauth2.Transport adds the token on
 //     every hop.
 //
-// The configs' Client methods use it.
+// The configs' Client methods use it. A Transport must not be copied after
+// first use.
 type Transport struct {
 	// Source supplies the tokens. Required.
 	Source oauth2.TokenSource
 	// Base sends the requests. Optional; default http.DefaultTransport.
 	Base http.RoundTripper
+
+	calls flight // of Source, unless it is a cached source of this package
 }
 
 // RoundTrip authorizes req and sends it, as described at [Transport].
@@ -102,48 +108,33 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 // token returns a token for a request with ctx, as waitToken does; send
 // only reads it.
 func (t *Transport) token(ctx context.Context) (*oauth2.Token, error) {
-	tok, err := waitToken(ctx, t.Source)
+	return tokenOf(ctx, t.Source, &t.calls)
+}
+
+// tokenOf returns a token of src for a call with ctx, as waitToken does,
+// with calls as src's flight, unless src is a pool's, which has its own
+// (calls may then be nil).
+func tokenOf(ctx context.Context, src oauth2.TokenSource, calls *flight) (*oauth2.Token, error) {
+	if s, ok := src.(*sharedSource); ok { // shared by all the pool's requests for its key
+		src, calls = s.src, &s.calls
+	}
+	tok, err := waitToken(ctx, src, calls)
 	if tok == nil && err == nil {
-		return nil, fmt.Errorf("tokensource: Transport.Source (%T) returned neither a token nor an error", t.Source)
+		return nil, fmt.Errorf("tokensource: Transport.Source (%T) returned neither a token nor an error", src)
 	}
 	return tok, err
 }
 
 // waitToken returns a token of src, waiting for a fetch no longer than ctx
 // allows; the fetch goes on for the other callers. A cached source of this
-// package waits without a goroutine and returns its own token, which the
-// caller must copy before handing it out.
-func waitToken(ctx context.Context, src oauth2.TokenSource) (*oauth2.Token, error) {
+// package waits without a goroutine; any other source is called through
+// calls, one call at a time. The token is shared with other callers, who
+// must copy it before handing it out.
+func waitToken(ctx context.Context, src oauth2.TokenSource, calls *flight) (*oauth2.Token, error) {
 	if s, ok := src.(*cache.Source); ok {
 		return s.TokenContext(ctx)
 	}
-	if ctx.Done() == nil {
-		return src.Token()
-	}
-	type result struct {
-		tok      *oauth2.Token
-		err      error
-		panicked any // from the source: it goes on to the caller, if still there
-	}
-	done := make(chan result, 1)
-	go func() {
-		defer func() {
-			if r := recover(); r != nil {
-				done <- result{panicked: r}
-			}
-		}()
-		tok, err := src.Token()
-		done <- result{tok: tok, err: err}
-	}()
-	select {
-	case r := <-done:
-		if r.panicked != nil {
-			panic(r.panicked)
-		}
-		return r.tok, r.err
-	case <-ctx.Done():
-		return nil, fmt.Errorf("tokensource: request ended while waiting for a token: %w", context.Cause(ctx))
-	}
+	return calls.token(ctx, src)
 }
 
 // send sends a copy of req with body, authorized by tok. The copy is

@@ -1,0 +1,41 @@
+package tokensource
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+)
+
+// poolTransport authorizes requests with tokens of a pool's sources: for
+// key if fixed, else for the key of each request's context.
+type poolTransport[K comparable] struct {
+	p     *Pool[K] // not its pool: the Pool must stay reachable while in use
+	base  http.RoundTripper
+	key   K
+	fixed bool
+}
+
+func (t *poolTransport[K]) RoundTrip(req *http.Request) (*http.Response, error) {
+	key, ok := t.key, t.fixed
+	if !ok {
+		key, ok = req.Context().Value(poolKey[K]{}).(K)
+	}
+	if !ok {
+		closeBody(req.Body)
+		return nil, fmt.Errorf("tokensource: the request's context has no %T key for the pool; set one with ContextWithKey", key)
+	}
+	src, err := t.p.source(req.Context(), key)
+	if err != nil {
+		closeBody(req.Body)
+		return nil, err
+	}
+	return (&Transport{Source: src, Base: t.base}).RoundTrip(req)
+}
+
+// closeBody closes a request's body, as a RoundTripper must even when it
+// fails.
+func closeBody(body io.ReadCloser) {
+	if body != nil {
+		body.Close()
+	}
+}
