@@ -1,6 +1,7 @@
 package tokensource
 
 import (
+	"context"
 	"time"
 
 	"golang.org/x/oauth2"
@@ -142,10 +143,9 @@ func (p *pool[K]) tell(kind EventKind, reason string, key K, src oauth2.TokenSou
 	if p.obs == nil {
 		return
 	}
-	defer func() { _ = recover() }()
-	e := Event{Kind: kind, Reason: reason, Provider: providerOf(src)}
+	e := Event{Kind: kind, Reason: reason, Provider: providerOf(src), Context: context.Background()}
 	if p.keyName != nil {
-		e.Key = p.keyName(key)
+		_ = guard("PoolOptions.KeyName", func() { e.Key = p.keyName(key) })
 	}
-	p.obs.Observe(e)
+	tell(p.obs, e)
 }
