@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"regexp"
 	"slices"
-	"strconv"
 	"strings"
 	"unicode"
 	"unicode/utf16"
@@ -286,35 +285,3 @@ func tokensIn(body []byte) []string {
 	slices.Sort(tokens)
 	return slices.Compact(tokens)
 }
-
-// Printable escapes the characters of s that could break or forge a log
-// line (control characters such as newline, ESC and NUL, other
-// non-printing ones such as bidirectional overrides, and bytes that are
-// not UTF-8, which some terminals read as controls) the way Go quotes
-// them: \n, \x1b, \x00, \u202e, \x9b.
-func Printable(s string) string {
-	if utf8.ValidString(s) && !strings.ContainsFunc(s, unprintable) {
-		return s
-	}
-	var b strings.Builder
-	for i, r := range s {
-		switch {
-		case notUTF8(s, i, r):
-			fmt.Fprintf(&b, `\x%02x`, s[i])
-		case unprintable(r):
-			q := strconv.QuoteRune(r)
-			b.WriteString(q[1 : len(q)-1])
-		default:
-			b.WriteRune(r)
-		}
-	}
-	return b.String()
-}
-
-// notUTF8 reports whether r, ranged over at s[i], stands for a byte that
-// is not UTF-8.
-func notUTF8(s string, i int, r rune) bool {
-	return r == utf8.RuneError && !strings.HasPrefix(s[i:], "\uFFFD")
-}
-
-func unprintable(r rune) bool { return r != ' ' && !unicode.IsPrint(r) }

@@ -229,27 +229,6 @@ func TestNewFailure(t *testing.T) {
 	})
 }
 
-func TestPrintable(t *testing.T) {
-	for _, tc := range []struct{ name, in, want string }{
-		{"plain text", "invalid_grant: code expired", "invalid_grant: code expired"},
-		{"newline", "line\nforged: ok", `line\nforged: ok`},
-		{"carriage return and tab", "a\rb\tc", `a\rb\tc`},
-		{"ESC", "\x1b[31mred", `\x1b[31mred`},
-		{"NUL", "a\x00b", `a\x00b`},
-		{"right-to-left override", "abc\u202edcba", `abc\u202edcba`},
-		{"DEL and a C1 control", "a\x7fb\u009bc", `a\x7fb\u009bc`},
-		{"bytes that are not UTF-8", "a\xffb\x9b[2J", `a\xffb\x9b[2J`},
-		{"a real replacement character stays", "a\uFFFDb", "a\uFFFDb"},
-		{"non-ASCII letters stay", "Zürich, 東京", "Zürich, 東京"},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			got := Printable(tc.in)
-			assert.Equal(t, tc.want, got)
-			assert.False(t, strings.ContainsFunc(got, unprintable))
-		})
-	}
-}
-
 func TestNamedRefs(t *testing.T) {
 	for r, name := range namedRefs {
 		assert.Equal(t, string(r), html.UnescapeString("&"+name+";"), name)

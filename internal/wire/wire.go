@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"time"
 
 	"golang.org/x/oauth2"
@@ -83,12 +84,12 @@ func (f *Failure) Error() string {
 func (r *Request) Send(ctx context.Context, client *http.Client) (*oauth2.Token, error) {
 	req, err := r.build(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("tokensource: building token request: %w", err)
+		return nil, fmt.Errorf("tokensource: building token request: %w", hideURL(err))
 	}
 	sent := time.Now()
 	resp, err := sameHost(client).Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("tokensource: token request failed: %w", err)
+		return nil, fmt.Errorf("tokensource: token request failed: %w", hideURL(err))
 	}
 	raw, tooLarge, err := readBody(resp.Body, resp.ContentLength)
 	if err != nil {
@@ -139,6 +140,32 @@ func (r *Request) build(ctx context.Context) (*http.Request, error) {
 	req.ContentLength = int64(len(b))
 	req.Body, _ = req.GetBody()
 	return req, nil
+}
+
+// RedactURL returns u as a string with its password and its query
+// replaced by "xxxxx", as url.URL.Redacted does for the password alone: a
+// token URL's query may carry a signature (?sig=…).
+func RedactURL(u *url.URL) string {
+	if u == nil || u.RawQuery == "" {
+		return u.Redacted()
+	}
+	c := *u
+	c.RawQuery = "xxxxx"
+	return c.Redacted()
+}
+
+// hideURL masks, as RedactURL does, the URL named by err, an error of an
+// HTTP client or of url.Parse, which is this request's own.
+func hideURL(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		if u, perr := url.Parse(ue.URL); perr == nil {
+			ue.URL = RedactURL(u)
+		} else {
+			ue.URL = "[unparsable URL]"
+		}
+	}
+	return err
 }
 
 // body is a request body that needs no closing, in one allocation.
