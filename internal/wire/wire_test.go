@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -268,5 +269,20 @@ func TestMarshal(t *testing.T) {
 			want = []byte("{}") // JSONRequest's body is an object, never null
 		}
 		assert.Equal(t, string(want), string(marshal(m)))
+	}
+}
+
+func TestRedactURL(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"https://api.example/token", "https://api.example/token"},
+		{"https://api.example/token?sig=s1gn&sv=1", "https://api.example/token?xxxxx"},
+		{"https://user:pass@api.example/token?sig=s1gn", "https://user:xxxxx@api.example/token?xxxxx"},
+		{"https://api.example/token?", "https://api.example/token?"},
+	} {
+		t.Run(tc.in, func(t *testing.T) {
+			u, err := url.Parse(tc.in)
+			require.NoError(t, err)
+			assert.Equal(t, tc.want, RedactURL(u))
+		})
 	}
 }
