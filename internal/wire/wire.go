@@ -9,8 +9,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
+	"strings"
 	"time"
 
 	"golang.org/x/oauth2"
@@ -207,9 +209,29 @@ func sameHostOnly(req *http.Request, via []*http.Request) error {
 }
 
 // sameOrigin reports whether the redirect req stays on the first request's
-// host, and on https if that was.
-func sameOrigin(req *http.Request, via []*http.Request) bool {
-	return req.URL.Host == via[0].URL.Host && (via[0].URL.Scheme != "https" || req.URL.Scheme == "https")
+// host and port, and on https if that was.
+func sameOrigin(req *http.Request, via []*http.Request) bool { return SameOrigin(via[0].URL, req.URL) }
+
+// SameOrigin reports whether a request to next may carry the credentials
+// of a request to first, which redirected to it: it goes to the same host
+// and port, and not from https to plain http. The host is compared without
+// case and the port with the scheme's default filled in, so
+// "https://API.example" and "https://api.example:443" are one origin. It is
+// the one rule for the token request's redirects and Transport's.
+func SameOrigin(first, next *url.URL) bool {
+	return hostPort(first) == hostPort(next) && (first.Scheme != "https" || next.Scheme == "https")
+}
+
+// hostPort is u's host and port, the scheme's default port if u has none.
+func hostPort(u *url.URL) string {
+	port := u.Port()
+	if port == "" {
+		port = "80"
+		if u.Scheme == "https" {
+			port = "443"
+		}
+	}
+	return net.JoinHostPort(strings.ToLower(u.Hostname()), port)
 }
 
 // readBody reads at most MaxBody bytes of rc, whose length is size if not

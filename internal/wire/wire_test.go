@@ -286,3 +286,30 @@ func TestRedactURL(t *testing.T) {
 		})
 	}
 }
+
+func TestSameOrigin(t *testing.T) {
+	for _, tc := range []struct {
+		first, next string
+		want        bool
+	}{
+		{"https://api.example/token", "https://api.example/other", true},
+		{"https://api.example/token", "https://API.Example/token", true},
+		{"https://api.example/token", "https://api.example:443/token", true},
+		{"http://api.example:80/token", "http://api.example/token", true},
+		{"http://api.example/token", "https://api.example:80/token", true},
+		{"https://[::1]/token", "https://[::1]:443/token", true},
+		{"https://api.example/token", "http://api.example:443/token", false},
+		{"https://api.example/token", "https://api.example:8443/token", false},
+		{"https://api.example/token", "https://evil.example/token", false},
+		{"https://api.example/token", "https://api.example.evil.example/token", false},
+		{"http://api.example/token", "https://api.example/token", false}, // port 80, then 443
+	} {
+		t.Run(tc.first+" to "+tc.next, func(t *testing.T) {
+			first, err := url.Parse(tc.first)
+			require.NoError(t, err)
+			next, err := url.Parse(tc.next)
+			require.NoError(t, err)
+			assert.Equal(t, tc.want, SameOrigin(first, next))
+		})
+	}
+}
