@@ -25,7 +25,8 @@ import (
 // stays within MaxBody; a 2xx yields a token with an access token and an
 // expiry after the send time, or a *Failure; a stated expiry is at most
 // MaxLifetime ahead, and one value gets the same treatment in every form
-// of expiry (see checkExpiryForms); Printable leaves no control character;
+// of expiry (see checkExpiryForms); Bounded leaves no control character
+// and keeps to its bound;
 // marshal writes what json.Marshal writes. Their seed corpora, in
 // testdata/fuzz, hold the providers' documented bodies and the cases that
 // once went wrong.
@@ -268,7 +269,7 @@ func bodyTokens(body []byte) []string {
 
 // checkFailure checks that f, for a response with body raw, shows none of
 // the watched secrets and keeps its body within MaxBody, and that
-// Printable leaves nothing in its texts to forge a log line with.
+// Bounded leaves nothing in its texts to forge a log line with.
 func checkFailure(t *testing.T, raw []byte, f *Failure, watch []watched) {
 	t.Helper()
 	if len(f.Body) > MaxBody {
@@ -296,8 +297,8 @@ func checkFailure(t *testing.T, raw []byte, f *Failure, watch []watched) {
 		checkValue(t, fmt.Sprint(p), watch)
 	}
 	for _, s := range append(fields, f.Error(), fmt.Sprint(v.ParameterValue), string(f.Body)) {
-		if p := Printable(s); strings.ContainsFunc(p, unprintable) || !utf8.ValidString(p) {
-			t.Fatalf("Printable(%q) = %q", s, p)
+		if p := Bounded(s, 64); strings.ContainsFunc(p, unprintable) || !utf8.ValidString(p) || len(p) > 64+len("…[truncated]") {
+			t.Fatalf("Bounded(%q, 64) = %q", s, p)
 		}
 	}
 }

@@ -7,16 +7,13 @@ import (
 	"unicode/utf8"
 )
 
-// Printable escapes the characters of s that could break or forge a log
-// line (control characters such as newline, ESC and NUL, other
+// Bounded returns s fit for one log line: the characters that could break
+// or forge one (control characters such as newline, ESC and NUL, other
 // non-printing ones such as bidirectional overrides, and bytes that are
-// not UTF-8, which some terminals read as controls) the way Go quotes
-// them: \n, \x1b, \x00, \u202e, \x9b.
-func Printable(s string) string { return Bounded(s, len(s)*len(`\U0010ffff`)) }
-
-// Bounded is Printable(s) cut to at most max bytes, and then marked: a
-// provider's text may be a megabyte. It reads no more of s than it keeps,
-// so its cost does not grow with s.
+// not UTF-8, which some terminals read as controls) escaped the way Go
+// quotes them (\n, \x1b, \x00, \u202e, \x9b), and cut to at most max
+// bytes, then marked, for a provider's text may be a megabyte. It reads no
+// more of s than it keeps, so its cost does not grow with s.
 func Bounded(s string, max int) string {
 	const cut = "…[truncated]"
 	if len(s) <= max && !strings.ContainsFunc(s, unprintable) && utf8.ValidString(s) {
@@ -53,5 +50,5 @@ func notUTF8(s string, i int, r rune) bool {
 	return r == utf8.RuneError && !strings.HasPrefix(s[i:], "\uFFFD")
 }
 
-// unprintable reports whether r is a character Printable escapes.
+// unprintable reports whether r is a character Bounded escapes.
 func unprintable(r rune) bool { return r != ' ' && !unicode.IsPrint(r) }

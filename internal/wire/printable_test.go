@@ -8,7 +8,7 @@ import (
 	"github.com/stretchr/testify/assert"
 )
 
-func TestPrintable(t *testing.T) {
+func TestBoundedEscapes(t *testing.T) {
 	for _, tc := range []struct{ name, in, want string }{
 		{"plain text", "invalid_grant: code expired", "invalid_grant: code expired"},
 		{"newline", "line\nforged: ok", `line\nforged: ok`},
@@ -22,7 +22,7 @@ func TestPrintable(t *testing.T) {
 		{"non-ASCII letters stay", "Zürich, 東京", "Zürich, 東京"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			got := Printable(tc.in)
+			got := Bounded(tc.in, 1<<10)
 			assert.Equal(t, tc.want, got)
 			assert.False(t, strings.ContainsFunc(got, unprintable))
 		})
