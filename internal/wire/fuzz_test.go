@@ -479,15 +479,25 @@ func acrossPunctuation(secrets []string) bool {
 
 // echo returns body with a form of secret inserted at byte at (modulo its
 // length), as a provider echoes a secret back, each character escaped as
-// escaping says (see escape); and that form. With no escaping, or no
-// secret, body is returned as it is.
+// escaping says (see escape); and that form, if a reading finds it where
+// it is: not right after an escape character or an unfinished escape
+// ("\\", "%4", "&#4"), which would read the form's start with it. With no
+// escaping, or no secret, body is returned as it is.
 func echo(body []byte, secret string, escaping []byte, at uint) ([]byte, string) {
 	if len(escaping) == 0 || secret == "" {
 		return body, ""
 	}
 	form := escape(secret, escaping)
 	i := int(at % uint(len(body)+1))
-	return slices.Concat(body[:i], []byte(form), body[i:]), form
+	j := i // the start of the letters and digits before the form
+	for j > 0 && (unicode.IsLetter(rune(body[j-1])) || unicode.IsDigit(rune(body[j-1])) || body[j-1] == '#') {
+		j--
+	}
+	with := slices.Concat(body[:i], []byte(form), body[i:])
+	if j > 0 && strings.IndexByte(`%&\`, body[j-1]) >= 0 {
+		return with, ""
+	}
+	return with, form
 }
 
 // escape returns s escaped as escaping says: its first byte chooses an

@@ -34,7 +34,9 @@ const marker = "[redacted]"
 //     "&plus;") and JSON escapes ("\/", "\u00e9"), one of them or all
 //     mixed, as long as the escape characters the secret holds itself
 //     ('%', '&', '\\') are escaped too, as an escaping does to its own.
-//     One level of escaping: "%252B", a "%2B" escaped again, is not read.
+//     One level of escaping: "%252B", a "%2B" escaped again, is not read,
+//     and an escape character just before an escaped secret ("\\" and then
+//     "\u0071…") is read with what follows it.
 //
 // So that a short or common secret ("s", "error") cannot blank the rest of
 // a message, a secret of 8 or more characters is redacted wherever it
@@ -59,8 +61,9 @@ func Redact(b []byte, secrets []string) []byte {
 
 // secret is one secret Redact looks for.
 type secret struct {
-	texts []string // the secret, then, if it is not UTF-8, as a JSON encoder sends it: each such byte U+FFFD
-	long  bool     // redacted wherever it appears, not only as a whole word
+	texts  []string // the secret, then, if it is not UTF-8, as a JSON encoder sends it: each such byte U+FFFD
+	quoted []string // the secret as JSON encoders escape it, found even after a backslash that a reading would pair with theirs
+	long   bool     // redacted wherever it appears, not only as a whole word
 }
 
 func newSecret(s string) secret {
@@ -68,7 +71,14 @@ func newSecret(s string) secret {
 	if u := string([]rune(s)); u != s {
 		texts = append(texts, u)
 	}
-	return secret{texts, utf8.RuneCountInString(s) >= 8}
+	var quoted []string
+	for i := range 8 {
+		if q := quote(s, i&1 != 0, i&2 != 0, i&4 != 0); !slices.Contains(texts, q[1:len(q)-1]) {
+			quoted = append(quoted, q[1:len(q)-1])
+		}
+	}
+	slices.Sort(quoted)
+	return secret{texts, slices.Compact(quoted), utf8.RuneCountInString(s) >= 8}
 }
 
 type redactor []secret
@@ -170,33 +180,37 @@ func (r redactor) text(t []byte, longOnly bool) []byte {
 // and every match of a short one that is a whole word.
 func (r redactor) spans(t []byte, longOnly bool) [][2]int {
 	var spans, found [][2]int
-	var reads []reading
-	read := false
-	for _, s := range r {
+	var reads []reading // t's readings, made for the first secret looked for
+	made := false
+	for i, s := range r {
 		if longOnly && !s.long {
 			continue
 		}
-		if !read {
-			reads, read = readings(t, slices.ContainsFunc(r, func(s secret) bool { return strings.Contains(s.texts[0], " ") })), true
+		if !made {
+			reads, made = readings(t, slices.ContainsFunc(r[i:], func(s secret) bool { return strings.Contains(s.texts[0], " ") })), true
+		}
+		found = found[:0]
+		for _, q := range s.quoted {
+			found = index(t, q, found)
 		}
 		for _, text := range s.texts {
-			found = index(t, text, found[:0])
+			found = index(t, text, found)
 			for _, rd := range reads {
 				for _, sp := range index(rd.text, text, nil) {
 					found = append(found, rd.span(sp[0], sp[1]))
 				}
 			}
-			for _, sp := range found {
-				switch start, end := sp[0], sp[1]; {
-				case s.long: // a secret that is not UTF-8 may match part of a character: take all of it
-					if k := runeStart(t, end); k < end {
-						_, size := utf8.DecodeRune(t[k:])
-						end = k + size
-					}
-					spans = append(spans, [2]int{runeStart(t, start), end})
-				case wholeWord(t, start, end):
-					spans = append(spans, [2]int{start, end})
+		}
+		for _, sp := range found {
+			switch start, end := sp[0], sp[1]; {
+			case s.long: // a secret that is not UTF-8 may match part of a character: take all of it
+				if k := runeStart(t, end); k < end {
+					_, size := utf8.DecodeRune(t[k:])
+					end = k + size
 				}
+				spans = append(spans, [2]int{runeStart(t, start), end})
+			case wholeWord(t, start, end):
+				spans = append(spans, [2]int{start, end})
 			}
 		}
 	}
