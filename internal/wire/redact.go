@@ -34,9 +34,10 @@ const marker = "[redacted]"
 //     "&plus;") and JSON escapes ("\/", "\u00e9"), one of them or all
 //     mixed, as long as the escape characters the secret holds itself
 //     ('%', '&', '\\') are escaped too, as an escaping does to its own.
-//     One level of escaping: "%252B", a "%2B" escaped again, is not read,
-//     and an escape character just before an escaped secret ("\\" and then
-//     "\u0071…") is read with what follows it.
+//     One level of escaping: "%252B", a "%2B" escaped again, is not read.
+//     An unfinished escape just before an escaped secret ("%4", then
+//     "1%2B…") is read with the secret's first character, which hides it;
+//     the secret as a JSON encoder escapes it is found even there.
 //
 // So that a short or common secret ("s", "error") cannot blank the rest of
 // a message, a secret of 8 or more characters is redacted wherever it
