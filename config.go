@@ -42,8 +42,12 @@ func printable(config string, fields ...string) error {
 }
 
 // parseURL checks that raw, the value of a config's URL field, is an
-// absolute http or https URL with a host and without query, fragment, or
-// user info sent in clear, and returns it as normalized by net/url.
+// absolute http or https URL with a host and without fragment or user
+// info sent in clear, and returns it as normalized by net/url. A BaseURL,
+// to which a path is appended, takes no query either; a full URL such as
+// TokenURL may carry one (?sig=…), as x/oauth2 allows: it is sent as given
+// and, like a password, never printed (see wire.RedactURL). A bare "?" is
+// refused everywhere: it is more likely a URL cut short than meant.
 func parseURL(config, field, raw string) (string, error) {
 	if err := require(config, field, raw); err != nil {
 		return "", err
@@ -52,11 +56,16 @@ func parseURL(config, field, raw string) (string, error) {
 	if err != nil {
 		return "", invalid(config, field, "does not parse as a URL")
 	}
+	base := strings.HasSuffix(field, "BaseURL")
 	switch {
-	case u.Scheme != "http" && u.Scheme != "https", u.Hostname() == "", u.RawQuery != "", u.ForceQuery,
+	case u.Scheme != "http" && u.Scheme != "https", u.Hostname() == "", base && u.RawQuery != "", u.ForceQuery && u.RawQuery == "",
 		u.Fragment != "", strings.Contains(raw, "#"):
+		without := "fragment or empty query"
+		if base {
+			without = "query or fragment"
+		}
 		return "", invalid(config, field, fmt.Sprintf(
-			"must be an absolute http or https URL with a host and without query or fragment, not %q", u.Redacted()))
+			"must be an absolute http or https URL with a host and without %s, not %q", without, wire.RedactURL(u)))
 	case u.User != nil && u.Scheme == "http":
 		return "", invalid(config, field, "must not carry user info over plain http, which would send it in clear")
 	}

@@ -5,8 +5,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
+	"net/http/httptest"
+	"slices"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -73,23 +76,100 @@ func TestConfigsRefuseControlCharacters(t *testing.T) {
 
 func TestConfigsRefuseUnsafeURLs(t *testing.T) {
 	srv := newEndpoint(t, func(*http.Request) {}, ignoringBody(fliqaOK))
-	for _, tc := range []struct{ name, url, want string }{
-		{"empty query", srv.URL + "/api?", "without query or fragment"},
-		{"empty fragment", srv.URL + "/api#", "without query or fragment"},
-		{"no host name", "http://:8080", "with a host"},
-		{"user info over plain http", "http://user:pass@" + srv.Listener.Addr().String(), "must not carry user info over plain http"},
+	for _, tc := range []struct {
+		name, url, want string
+		only            []string // the configs it is refused by; nil for all
+	}{
+		{"a query in a base URL", srv.URL + "/api?sig=s1gn", "without query or fragment", []string{"FliqaConfig", "FlinksConfig"}},
+		{"empty query", srv.URL + "/api?", "query", []string{"FliqaConfig", "FlinksConfig"}},
+		{"empty fragment", srv.URL + "/api#", "without", nil},
+		{"no host name", "http://:8080", "with a host", nil},
+		{"user info over plain http", "http://user:pass@" + srv.Listener.Addr().String(), "must not carry user info over plain http", nil},
 	} {
 		for config, fetch := range configs(tc.url) {
+			if tc.only != nil && !slices.Contains(tc.only, config) {
+				continue
+			}
 			t.Run(tc.name+"/"+config, func(t *testing.T) {
 				_, err := fetch(func(any) {})
 				var ce *tokensource.ConfigError
 				require.ErrorAs(t, err, &ce)
 				assert.Contains(t, err.Error(), tc.want)
 				assert.NotContains(t, err.Error(), "pass", "a password is never shown")
+				assert.NotContains(t, err.Error(), "s1gn", "a query is never shown")
 				assert.Equal(t, int32(0), srv.requests.Load(), "nothing sent")
 			})
 		}
 	}
+}
+
+func TestTokenURLQueryIsSentAndNeverPrinted(t *testing.T) {
+	const query = "sig=s1gn%2Fature&sv=2030"
+	logs := map[*tokensource.ClientCredentialsConfig]*bytes.Buffer{} // what each config's observer logged
+	config := func(tokenURL string) *tokensource.ClientCredentialsConfig {
+		var buf bytes.Buffer
+		cfg := &tokensource.ClientCredentialsConfig{ClientID: "id", ClientSecret: "secret", TokenURL: tokenURL,
+			Observer: tokensource.NewSlogObserver(slog.New(slog.NewJSONHandler(&buf, nil))), Retry: &tokensource.RetryPolicy{MaxElapsedTime: -1}}
+		logs[cfg] = &buf
+		return cfg
+	}
+	// assertHidden asserts that nothing the config and its error print shows the query.
+	assertHidden := func(t *testing.T, cfg *tokensource.ClientCredentialsConfig, err error, want string) {
+		t.Helper()
+		if !errors.As(err, new(*tokensource.ConfigError)) {
+			assert.NotEmpty(t, logs[cfg].String(), "the failure is logged")
+		}
+		require.ErrorContains(t, err, want)
+		var text bytes.Buffer
+		slog.New(slog.NewTextHandler(&text, nil)).Info("config", "cfg", cfg)
+		for _, out := range []string{err.Error(), fmt.Sprintf("%+v", err), fmt.Sprintf("%v", cfg), fmt.Sprintf("%#v", cfg),
+			text.String(), logs[cfg].String()} {
+			assert.NotContains(t, out, "s1gn")
+		}
+	}
+	srv := newEndpoint(t, func(r *http.Request) {
+		assert.Equal(t, "/token", r.URL.Path)
+		assert.Equal(t, query, r.URL.RawQuery, "the query is sent as given")
+	}, func(w http.ResponseWriter, _ map[string]string, n int) {
+		if n == 1 {
+			_, _ = io.WriteString(w, `{"access_token":"at-1","expires_in":60}`)
+			return
+		}
+		w.WriteHeader(http.StatusUnauthorized)
+		_, _ = io.WriteString(w, `{"error":"invalid_client"}`)
+	})
+	t.Run("accepted and sent", func(t *testing.T) {
+		tok, err := config(srv.URL + "/token?" + query).Token(t.Context())
+		require.NoError(t, err)
+		assert.Equal(t, "at-1", tok.AccessToken)
+	})
+	t.Run("an error of the endpoint", func(t *testing.T) {
+		cfg := config(srv.URL + "/token?" + query)
+		_, err := cfg.TokenSource(t.Context()).Token()
+		assertHidden(t, cfg, err, "/token?xxxxx: 401 Unauthorized")
+	})
+	t.Run("a transport error", func(t *testing.T) {
+		closed := httptest.NewServer(http.NotFoundHandler())
+		closed.Close()
+		cfg := config(closed.URL + "/token?" + query)
+		_, err := cfg.Token(t.Context())
+		assertHidden(t, cfg, err, "/token?xxxxx")
+	})
+	t.Run("a refused redirect", func(t *testing.T) {
+		away := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			http.Redirect(w, r, "http://localhost:1/elsewhere?"+query, http.StatusTemporaryRedirect)
+		}))
+		t.Cleanup(away.Close)
+		cfg := config(away.URL + "/token?" + query)
+		_, err := cfg.Token(t.Context())
+		require.ErrorIs(t, err, tokensource.ErrRedirect)
+		assertHidden(t, cfg, err, "/elsewhere?xxxxx")
+	})
+	t.Run("a config error", func(t *testing.T) {
+		cfg := config(srv.URL + "/token?" + query + "#frag")
+		_, err := cfg.Token(t.Context())
+		assertHidden(t, cfg, err, "without fragment")
+	})
 }
 
 func TestConfigsNeverPrintSecrets(t *testing.T) {

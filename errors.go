@@ -58,38 +58,51 @@ type Error struct {
 	err error // why a 2xx response is unusable, nil for non-2xx
 }
 
+// The bounds of what Error prints of each text, in bytes: a provider's
+// message may be a megabyte, and all of it is in Body.
+const (
+	maxMessage = 1024 // Message
+	maxField   = 128  // Code, SubCode, ParameterName, RequestID
+	maxOther   = 512  // the URL, and why a 2xx is unusable
+)
+
+// Error describes the failure in one line of at most a few KiB, whatever
+// the provider sent: each text is cut to a bound, marked "…[truncated]",
+// and its control characters are escaped as Go quotes them (\n, \x1b).
+// Its cost does not grow with the provider's text. The URL shows neither
+// password nor query (see [ClientCredentialsConfig.TokenURL]).
 func (e *Error) Error() string {
 	var b strings.Builder
 	b.WriteString("tokensource: ")
 	if r := e.Response; r != nil && r.Request != nil {
-		fmt.Fprintf(&b, "%s %s: ", r.Request.Method, r.Request.URL.Redacted())
+		b.WriteString(wire.Bounded(r.Request.Method, maxField) + " " + wire.Bounded(wire.RedactURL(r.Request.URL), maxOther) + ": ")
 	}
 	b.WriteString(strconv.Itoa(e.StatusCode))
 	if t := http.StatusText(e.StatusCode); t != "" {
 		b.WriteString(" " + t)
 	}
 	if e.err != nil {
-		b.WriteString(": " + e.err.Error())
+		b.WriteString(": " + wire.Bounded(e.err.Error(), maxOther))
 	}
 	if e.Code != "" {
-		b.WriteString(": " + e.Code)
+		b.WriteString(": " + wire.Bounded(e.Code, maxField))
 		if e.SubCode != "" {
-			b.WriteString("/" + e.SubCode)
+			b.WriteString("/" + wire.Bounded(e.SubCode, maxField))
 		}
 	}
 	if e.ParameterName != "" {
-		b.WriteString(" (parameter " + e.ParameterName + ")")
+		b.WriteString(" (parameter " + wire.Bounded(e.ParameterName, maxField) + ")")
 	}
 	if e.Message != "" {
-		b.WriteString(": " + e.Message)
+		b.WriteString(": " + wire.Bounded(e.Message, maxMessage))
 	}
 	if e.RequestID != "" {
-		b.WriteString(" [request id " + e.RequestID + "]")
+		b.WriteString(" [request id " + wire.Bounded(e.RequestID, maxField) + "]")
 	}
 	if e.RetryAfter > 0 {
 		b.WriteString(" (retry after " + e.RetryAfter.String() + ")")
 	}
-	return wire.Printable(b.String())
+	return b.String()
 }
 
 // Unwrap returns why a 2xx response was unusable, or nil.

@@ -2,18 +2,22 @@ package tokensource_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
+	"unicode"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"golang.org/x/oauth2"
 
 	"github.com/fintechauth/tokensource"
+	"github.com/fintechauth/tokensource/internal/wire"
 	"github.com/fintechauth/tokensource/tokensourcetest"
 )
 
@@ -144,4 +148,68 @@ func TestErrRedirectMatchesARefusedRedirect(t *testing.T) {
 	require.ErrorIs(t, err, tokensource.ErrRedirect)
 	assert.Zero(t, elsewhere.Load())
 	assert.Equal(t, int32(1), srv.requests.Load(), "not retried")
+}
+
+// hugeMessage is a provider's error message of nearly 1 MiB, with the
+// characters that forge log lines or triple in size when escaped.
+var hugeMessage = strings.Repeat("bad\u0085 \nINFO forged \x1b[2J\r\u202e ", (wire.MaxBody-256)/36)
+
+// hugeError is a provider's 400 with hugeMessage as its OAuth error_description.
+func hugeError(t *testing.T) []byte {
+	body, err := json.Marshal(map[string]string{"error": "invalid_request", "error_description": hugeMessage})
+	require.NoError(t, err)
+	require.Less(t, len(body), wire.MaxBody)
+	return body
+}
+
+// assertBoundedText asserts that msg is short, one line and free of
+// controls, and marks where it was cut.
+func assertBoundedText(t *testing.T, msg string) {
+	t.Helper()
+	require.Less(t, len(msg), 4<<10, "the text is bounded")
+	assert.Contains(t, msg, "…[truncated]")
+	assert.False(t, strings.ContainsFunc(msg, func(r rune) bool { return r != ' ' && !unicode.IsPrint(r) }), "a raw control in %q", msg)
+	assert.Contains(t, msg, `bad\u0085 \nINFO forged \x1b[2J\r\u202e`)
+}
+
+func TestErrorTextIsBoundedWhateverTheProviderSends(t *testing.T) {
+	body := hugeError(t)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusBadRequest)
+		_, _ = w.Write(body)
+	}))
+	t.Cleanup(srv.Close)
+	cfg := &tokensource.ClientCredentialsConfig{ClientID: "id", ClientSecret: "secret-1", TokenURL: srv.URL + "/token"}
+	src := cfg.TokenSource(t.Context())
+	_, err := src.Token()
+	var e *tokensource.Error
+	require.ErrorAs(t, err, &e)
+	assert.Equal(t, hugeMessage, e.Message, "the fields keep all the provider said")
+	assert.Equal(t, string(body), string(e.Body))
+	assertBoundedText(t, err.Error())
+	for range 3 {
+		_, err = src.Token()
+		require.ErrorIs(t, err, tokensource.ErrCoolingDown)
+		assertBoundedText(t, err.Error())
+	}
+}
+
+// BenchmarkCoolDownErrorText measures the text of a cool-down answer whose
+// failure carries a 1 MiB message, as a log line of each answer reads it.
+func BenchmarkCoolDownErrorText(b *testing.B) {
+	body, err := json.Marshal(map[string]string{"error": "invalid_request", "error_description": hugeMessage})
+	require.NoError(b, err)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusBadRequest)
+		_, _ = w.Write(body)
+	}))
+	b.Cleanup(srv.Close)
+	cfg := &tokensource.ClientCredentialsConfig{ClientID: "id", ClientSecret: "secret-1", TokenURL: srv.URL + "/token"}
+	src := cfg.TokenSource(b.Context())
+	_, _ = src.Token()
+	for b.Loop() {
+		_, err := src.Token()
+		_ = err.Error()
+	}
 }

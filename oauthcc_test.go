@@ -115,7 +115,7 @@ func TestClientCredentialsInvalidConfigSendsNothing(t *testing.T) {
 		{"no client secret", func(c *tokensource.ClientCredentialsConfig) { c.ClientSecret = "" }, "tokensource: ClientCredentialsConfig.ClientSecret is required"},
 		{"no token URL", func(c *tokensource.ClientCredentialsConfig) { c.TokenURL = "" }, "tokensource: ClientCredentialsConfig.TokenURL is required"},
 		{"relative token URL", func(c *tokensource.ClientCredentialsConfig) { c.TokenURL = "/v1/oauth/token" },
-			`tokensource: ClientCredentialsConfig.TokenURL must be an absolute http or https URL with a host and without query or fragment, not "/v1/oauth/token"`},
+			`tokensource: ClientCredentialsConfig.TokenURL must be an absolute http or https URL with a host and without fragment or empty query, not "/v1/oauth/token"`},
 		{"params overriding a credential", func(c *tokensource.ClientCredentialsConfig) {
 			c.EndpointParams = map[string]string{"client_id": "other"}
 		}, "tokensource: ClientCredentialsConfig.EndpointParams must not set client_id, which carries a credential"},

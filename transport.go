@@ -5,14 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
-	"net/url"
-	"strings"
 
 	"golang.org/x/oauth2"
 
 	"github.com/fintechauth/tokensource/internal/cache"
+	"github.com/fintechauth/tokensource/internal/wire"
 )
 
 // Transport is an http.RoundTripper that authorizes each request with a
@@ -177,23 +175,11 @@ func sameOrigin(req *http.Request) bool {
 		first = first.Response.Request
 	}
 	for r := req; r != first; r = r.Response.Request { // once stripped, never put back
-		if hostPort(first.URL) != hostPort(r.URL) || (first.URL.Scheme == "https" && r.URL.Scheme != "https") {
+		if !wire.SameOrigin(first.URL, r.URL) {
 			return false
 		}
 	}
 	return true
-}
-
-// hostPort is u's host and port, the scheme's default port if u has none.
-func hostPort(u *url.URL) string {
-	port := u.Port()
-	if port == "" {
-		port = "80"
-		if u.Scheme == "https" {
-			port = "443"
-		}
-	}
-	return net.JoinHostPort(strings.ToLower(u.Hostname()), port)
 }
 
 // Invalidate tells src, a cached source of this package, that an API

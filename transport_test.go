@@ -584,3 +584,55 @@ func TestRequestsJoiningASourceThatPanicsGetAnError(t *testing.T) {
 		assert.Equal(t, int32(2), calls.Load())
 	})
 }
+
+func TestTheTokenRequestAndTransportShareOneRedirectRule(t *testing.T) {
+	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		assert.Empty(t, r.Header.Get("Authorization"), "another port never sees the token")
+		w.WriteHeader(http.StatusUnauthorized)
+	}))
+	t.Cleanup(other.Close)
+	otherURL := strings.Replace(other.URL, "127.0.0.1", "localhost", 1)
+	var srvURL string // the server's URL with its host as "localhost"
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		upper := strings.Replace(srvURL, "localhost", "LOCALHOST", 1) // the same host, in other case
+		switch r.URL.Path {
+		case "/token-moved":
+			http.Redirect(w, r, upper+"/token", http.StatusTemporaryRedirect)
+		case "/token-away", "/api-away":
+			http.Redirect(w, r, otherURL+"/steal", http.StatusTemporaryRedirect)
+		case "/token":
+			_, _ = io.WriteString(w, `{"access_token":"at-1","expires_in":60}`)
+		case "/api-moved":
+			http.Redirect(w, r, upper+"/api", http.StatusFound)
+		case "/api":
+			_, _ = io.WriteString(w, r.Header.Get("Authorization"))
+		}
+	}))
+	t.Cleanup(srv.Close)
+	srvURL = strings.Replace(srv.URL, "127.0.0.1", "localhost", 1)
+	for _, tc := range []struct {
+		name, path string
+		follows    bool
+	}{
+		{"the same host in other case", "-moved", true},
+		{"another port", "-away", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := &tokensource.ClientCredentialsConfig{ClientID: "id", ClientSecret: "secret-1", TokenURL: srvURL + "/token" + tc.path}
+			tok, err := cfg.Token(t.Context())
+			client := &http.Client{Transport: &tokensource.Transport{Source: oauth2.StaticTokenSource(&oauth2.Token{AccessToken: "at-2"})}}
+			resp, apiErr := client.Get(srvURL + "/api" + tc.path)
+			require.NoError(t, apiErr)
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if tc.follows {
+				require.NoError(t, err)
+				assert.Equal(t, "at-1", tok.AccessToken, "the token request follows")
+				assert.Equal(t, "Bearer at-2", string(body), "the API request carries its token")
+			} else {
+				require.ErrorIs(t, err, tokensource.ErrRedirect, "the token request refuses")
+				assert.Equal(t, http.StatusUnauthorized, resp.StatusCode, "the API request goes without its token")
+			}
+		})
+	}
+}

@@ -1,12 +1,14 @@
 package tokensource_test
 
 import (
+	"bytes"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"html"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -103,6 +105,30 @@ func TestWireRedactsAnErrorPage(t *testing.T) {
 	e, err := fetchError(t, cfg)
 	assert.Equal(t, `<html><p>Bad client secret [redacted]</p><a href="/retry?s=[redacted]">retry</a></html>`, string(e.Body))
 	assert.NotContains(t, err.Error(), "Secret")
+}
+
+func TestWireRedactsEveryEscapingEverywhere(t *testing.T) {
+	const secret = "q8Zt+Yw/3LmN9pQr7sT="
+	for _, form := range []string{
+		"q8Zt%2bYw%2f3LmN9pQr7sT%3d",           // percent-encoded, lower case
+		"q8Zt%2BYw/3LmN9pQr7sT%3D",             // some characters percent-encoded
+		"q8Zt&#43;Yw&#x2F;3LmN9pQr7sT&#61;",    // HTML numeric references
+		"q8Zt&#X2b;Yw&#47;3LmN9pQr7sT&#x3d;",   // of either case
+		"q8Zt&plus;Yw&sol;3LmN9pQr7sT&equals;", // HTML named references
+	} {
+		t.Run(form, func(t *testing.T) {
+			var logs bytes.Buffer
+			cfg, _ := wireConfig(t, secret, 400, `{"error":"invalid_client","error_description":"client secret `+form+` is unknown"}`)
+			cfg.Observer = tokensource.NewSlogObserver(slog.New(slog.NewJSONHandler(&logs, nil)))
+			e, err := fetchError(t, cfg)
+			assert.Equal(t, "client secret [redacted] is unknown", e.Message)
+			assert.Contains(t, logs.String(), "client secret [redacted] is unknown")
+			for _, out := range []string{err.Error(), fmt.Sprintf("%+v", err), string(e.Body), logs.String()} {
+				assert.NotContains(t, out, form)
+				assert.NotContains(t, out, "3LmN9pQr7sT")
+			}
+		})
+	}
 }
 
 func TestWireShortSecretKeepsTheErrorReadable(t *testing.T) {

@@ -10,6 +10,8 @@ import (
 	"reflect"
 	"slices"
 	"strings"
+
+	"github.com/fintechauth/tokensource/internal/wire"
 )
 
 // Format prints a config struct for %v, %+v and %#v with the named
@@ -55,7 +57,8 @@ func LogValue(v any, secrets ...string) slog.Value {
 }
 
 // fields yields the fields of a config struct, with the named secret
-// fields redacted when set and the password of any URL field redacted.
+// fields redacted when set, and the password and query of any URL field
+// (see wire.RedactURL).
 func fields(v any, secrets []string) iter.Seq2[string, any] {
 	return func(yield func(string, any) bool) {
 		rv := reflect.ValueOf(v)
@@ -65,7 +68,7 @@ func fields(v any, secrets []string) iter.Seq2[string, any] {
 				if slices.Contains(secrets, name) {
 					val = "[redacted]"
 				} else if u, err := url.Parse(s); strings.HasSuffix(name, "URL") && err == nil {
-					val = u.Redacted()
+					val = wire.RedactURL(u)
 				}
 			}
 			if !yield(name, val) {

@@ -15,6 +15,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode"
 	"unicode/utf16"
 	"unicode/utf8"
 )
@@ -24,7 +25,8 @@ import (
 // stays within MaxBody; a 2xx yields a token with an access token and an
 // expiry after the send time, or a *Failure; a stated expiry is at most
 // MaxLifetime ahead, and one value gets the same treatment in every form
-// of expiry (see checkExpiryForms); Printable leaves no control character;
+// of expiry (see checkExpiryForms); Bounded leaves no control character
+// and keeps to its bound;
 // marshal writes what json.Marshal writes. Their seed corpora, in
 // testdata/fuzz, hold the providers' documented bodies and the cases that
 // once went wrong.
@@ -166,14 +168,15 @@ func FuzzParseRetryAfter(f *testing.F) {
 }
 
 func FuzzRedact(f *testing.F) {
-	f.Fuzz(func(t *testing.T, body []byte, secret1, secret2 string) {
+	f.Fuzz(func(t *testing.T, body []byte, secret1, secret2 string, escaping []byte, at uint) {
 		secrets := []string{secret1, secret2}
+		body, form := echo(body, secret1, escaping, at)
 		in := bytes.Clone(body)
 		out := Redact(body, secrets)
 		if !bytes.Equal(in, body) {
 			t.Fatal("the body was changed in place")
 		}
-		checkBody(t, body, out, checkable(secrets))
+		checkBody(t, body, out, withForm(checkable(secrets), secret1, form))
 		if secret1 == "" && secret2 == "" && !bytes.Equal(out, body) {
 			t.Fatalf("nothing to redact, yet %q became %q", body, out)
 		}
@@ -184,10 +187,11 @@ func FuzzRedact(f *testing.F) {
 }
 
 func FuzzFailure(f *testing.F) {
-	f.Fuzz(func(t *testing.T, status int, retryAfter string, body []byte, secret1, secret2 string) {
+	f.Fuzz(func(t *testing.T, status int, retryAfter string, body []byte, secret1, secret2 string, escaping []byte, at uint) {
+		body, form := echo(body, secret1, escaping, at)
 		resp := &http.Response{StatusCode: status, Header: http.Header{"Retry-After": {retryAfter}}}
 		fail := newFailure(resp, body, []string{secret1, secret2}, nil)
-		checkFailure(t, body, fail, append(bodyTokens(body), secret1, secret2))
+		checkFailure(t, body, fail, withForm(checkable(append(bodyTokens(body), secret1, secret2)), secret1, form))
 	})
 }
 
@@ -206,7 +210,8 @@ func FuzzSend(f *testing.F) {
 		_, _ = w.Write(a.Body)
 	}))
 	f.Cleanup(srv.Close)
-	f.Fuzz(func(t *testing.T, status uint16, retryAfter, contentType string, body []byte, secret string) {
+	f.Fuzz(func(t *testing.T, status uint16, retryAfter, contentType string, body []byte, secret string, escaping []byte, at uint) {
+		body, form := echo(body, secret, escaping, at)
 		a := answer{Status: 200 + int(status)%400, RetryAfter: headerValue(retryAfter), ContentType: headerValue(contentType),
 			Body: body, Secret: secret}
 		req := &Request{Method: http.MethodPost, URL: srv.URL, Secrets: []string{secret}}
@@ -223,7 +228,7 @@ func FuzzSend(f *testing.F) {
 			if fail.Response.StatusCode != a.Status {
 				t.Fatalf("status %d, Failure for %d", a.Status, fail.Response.StatusCode)
 			}
-			checkFailure(t, body, fail, append(bodyTokens(body), secret))
+			checkFailure(t, body, fail, withForm(checkable(append(bodyTokens(body), secret)), secret, form))
 		default:
 			t.Fatalf("status %d: token %v, error %v", a.Status, tok, err)
 		}
@@ -263,9 +268,9 @@ func bodyTokens(body []byte) []string {
 }
 
 // checkFailure checks that f, for a response with body raw, shows none of
-// secrets and keeps its body within MaxBody, and that Printable leaves
-// nothing in its texts to forge a log line with.
-func checkFailure(t *testing.T, raw []byte, f *Failure, secrets []string) {
+// the watched secrets and keeps its body within MaxBody, and that
+// Bounded leaves nothing in its texts to forge a log line with.
+func checkFailure(t *testing.T, raw []byte, f *Failure, watch []watched) {
 	t.Helper()
 	if len(f.Body) > MaxBody {
 		t.Fatalf("body of %d bytes", len(f.Body))
@@ -273,7 +278,6 @@ func checkFailure(t *testing.T, raw []byte, f *Failure, secrets []string) {
 	if f.RetryAfter < 0 || f.RetryAfter > MaxRetryAfter {
 		t.Fatalf("RetryAfter %v", f.RetryAfter)
 	}
-	watch := checkable(secrets)
 	if len(f.Body) < MaxBody { // a body cut short may end in part of a word
 		checkBody(t, raw, f.Body, watch)
 	}
@@ -293,8 +297,8 @@ func checkFailure(t *testing.T, raw []byte, f *Failure, secrets []string) {
 		checkValue(t, fmt.Sprint(p), watch)
 	}
 	for _, s := range append(fields, f.Error(), fmt.Sprint(v.ParameterValue), string(f.Body)) {
-		if p := Printable(s); strings.ContainsFunc(p, unprintable) || !utf8.ValidString(p) {
-			t.Fatalf("Printable(%q) = %q", s, p)
+		if p := Bounded(s, 64); strings.ContainsFunc(p, unprintable) || !utf8.ValidString(p) || len(p) > 64+len("…[truncated]") {
+			t.Fatalf("Bounded(%q, 64) = %q", s, p)
 		}
 	}
 }
@@ -471,4 +475,132 @@ func acrossPunctuation(secrets []string) bool {
 	return slices.ContainsFunc(secrets, func(s string) bool {
 		return utf8.RuneCountInString(s) >= 8 && strings.ContainsAny(s, "\"{}[],: \t\r\n")
 	})
+}
+
+// echo returns body with a form of secret inserted at byte at (modulo its
+// length), as a provider echoes a secret back, each character escaped as
+// escaping says (see escape); and that form, if a reading finds it where
+// it is: not right after an escape character or an unfinished escape
+// ("\\", "%4", "&#4"), which would read the form's start with it. With no
+// escaping, or no secret, body is returned as it is.
+func echo(body []byte, secret string, escaping []byte, at uint) ([]byte, string) {
+	if len(escaping) == 0 || secret == "" {
+		return body, ""
+	}
+	form := escape(secret, escaping)
+	i := int(at % uint(len(body)+1))
+	j := i // the start of the letters and digits before the form
+	for j > 0 && (unicode.IsLetter(rune(body[j-1])) || unicode.IsDigit(rune(body[j-1])) || body[j-1] == '#') {
+		j--
+	}
+	with := slices.Concat(body[:i], []byte(form), body[i:])
+	if j > 0 && strings.IndexByte(`%&\`, body[j-1]) >= 0 {
+		return with, ""
+	}
+	return with, form
+}
+
+// escape returns s escaped as escaping says: its first byte chooses an
+// escaping, and each next one (cycled) the way of each character. The
+// escapings are percent-encoding; the same with '+' for a space (URL
+// query); HTML references, decimal or hex ('x' or 'X', up to 3 leading
+// zeros) or named where one exists; JSON \u escapes; all of them mixed.
+// Each character is itself or escaped, in either hex case, except the
+// escaping's own escape characters, always escaped, as every encoder does.
+// Written apart from unescape, from the standards.
+func escape(s string, escaping []byte) string {
+	mode, ways := escaping[0]%5, escaping[min(1, len(escaping)-1):]
+	var pct, plus, ref, json bool // the ways mode allows, besides the character itself
+	switch mode {
+	case 0:
+		pct = true
+	case 1:
+		pct, plus = true, true
+	case 2:
+		ref = true
+	case 3:
+		json = true
+	default:
+		pct, ref, json = true, true, true
+	}
+	var b strings.Builder
+	n := 0
+	for i, r := range s {
+		way := ways[n%len(ways)]
+		n++
+		c, valid := string(r), true
+		if r == utf8.RuneError && !strings.HasPrefix(s[i:], "\uFFFD") {
+			c, valid = s[i:i+1], false
+		}
+		var options []string
+		if plus && r == ' ' {
+			options = append(options, "+")
+		}
+		if pct {
+			options = append(options, percent(c, way))
+		}
+		if ref && valid && r != 0 && (r < 0x80 || r > 0x9f) { // else a reference reads as U+FFFD or Windows-1252
+			zeros := strings.Repeat("0", int(way>>2%4))
+			x := map[bool]string{false: "x", true: "X"}[way&16 != 0]
+			options = append(options, fmt.Sprintf("&#%s%d;", zeros, r), fmt.Sprintf("&#%s%s;", x, mixCase(fmt.Sprintf("%s%x", zeros, r), way)))
+		}
+		if ref && namedRefs[r] != "" {
+			options = append(options, "&"+namedRefs[r]+";")
+		}
+		if json && valid {
+			var u strings.Builder
+			for _, half := range utf16.Encode([]rune{r}) {
+				fmt.Fprintf(&u, `\u%s`, mixCase(fmt.Sprintf("%04x", half), way))
+			}
+			options = append(options, u.String())
+		}
+		own := pct && (r == '%' || plus && r == '+') || ref && r == '&' || json && r == '\\'
+		if len(options) == 0 || !own && way%2 == 0 {
+			b.WriteString(c)
+		} else {
+			b.WriteString(options[int(way>>1)%len(options)])
+		}
+	}
+	return b.String()
+}
+
+// percent returns each byte of c percent-encoded, the case of its hex
+// digits chosen by the bits of way.
+func percent(c string, way byte) string {
+	var b strings.Builder
+	for i := range len(c) {
+		fmt.Fprintf(&b, "%%%s", mixCase(fmt.Sprintf("%02x", c[i]), way>>uint(i%4)))
+	}
+	return b.String()
+}
+
+// mixCase upper-cases the letters of hex that the bits of way choose.
+func mixCase(hex string, way byte) string {
+	out := []byte(hex)
+	for i := range out {
+		if way>>uint(i%8)&1 != 0 {
+			out[i] = byte(unicode.ToUpper(rune(out[i])))
+		}
+	}
+	return string(out)
+}
+
+// namedRefs are the HTML named references of some characters: those a
+// secret of printable ASCII holds, and a few more. TestNamedRefs checks
+// them against html.UnescapeString.
+var namedRefs = map[rune]string{
+	'!': "excl", '"': "quot", '#': "num", '$': "dollar", '%': "percnt", '&': "amp", '\'': "apos", '(': "lpar", ')': "rpar",
+	'*': "ast", '+': "plus", ',': "comma", '.': "period", '/': "sol", ':': "colon", ';': "semi", '<': "lt", '=': "equals",
+	'>': "gt", '?': "quest", '@': "commat", '[': "lsqb", '\\': "bsol", ']': "rsqb", '^': "Hat", '_': "lowbar", '`': "grave",
+	'{': "lcub", '|': "verbar", '}': "rcub", '\t': "Tab", '\n': "NewLine", '\u00a0': "nbsp", 'é': "eacute", '€': "euro",
+}
+
+// withForm returns watch with form added to the forms of secret.
+func withForm(watch []watched, secret, form string) []watched {
+	for i := range watch {
+		if watch[i].secret == secret && form != "" {
+			watch[i].forms = append(slices.Clip(watch[i].forms), form)
+		}
+	}
+	return watch
 }

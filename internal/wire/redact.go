@@ -4,11 +4,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"html"
-	"net/url"
 	"regexp"
 	"slices"
-	"strconv"
 	"strings"
 	"unicode"
 	"unicode/utf16"
@@ -31,9 +28,16 @@ const marker = "[redacted]"
 //     more), the JSON strings in it are decoded and redacted the same way,
 //     and then all of it is searched as text.
 //   - Text, a decoded string or a body that is not JSON, is searched for a
-//     secret raw and in its common escapings: JSON (with and without HTML
-//     escaping, "\/" and \u escapes of non-ASCII), URL query and path
-//     escaping, and HTML escaping.
+//     secret raw and with any of its characters escaped, in either hex
+//     case: percent-encoding ('+' for a space too), HTML character
+//     references (decimal, hex, or named, such as "&#43;", "&#X2f;" or
+//     "&plus;") and JSON escapes ("\/", "\u00e9"), one of them or all
+//     mixed, as long as the escape characters the secret holds itself
+//     ('%', '&', '\\') are escaped too, as an escaping does to its own.
+//     One level of escaping: "%252B", a "%2B" escaped again, is not read.
+//     An unfinished escape just before an escaped secret ("%4", then
+//     "1%2B…") is read with the secret's first character, which hides it;
+//     the secret as a JSON encoder escapes it is found even there.
 //
 // So that a short or common secret ("s", "error") cannot blank the rest of
 // a message, a secret of 8 or more characters is redacted wherever it
@@ -46,8 +50,8 @@ const marker = "[redacted]"
 func Redact(b []byte, secrets []string) []byte {
 	var r redactor
 	for _, s := range secrets {
-		if s != "" && !slices.ContainsFunc(r, func(o secret) bool { return o.forms[0] == s }) {
-			r = append(r, secret{escapings(s), utf8.RuneCountInString(s) >= 8})
+		if s != "" && !slices.ContainsFunc(r, func(o secret) bool { return o.texts[0] == s }) {
+			r = append(r, newSecret(s))
 		}
 	}
 	if len(r) == 0 {
@@ -58,25 +62,27 @@ func Redact(b []byte, secrets []string) []byte {
 
 // secret is one secret Redact looks for.
 type secret struct {
-	forms []string // the secret itself, then its other escapings
-	long  bool     // redacted wherever it appears, not only as a whole word
+	texts  []string // the secret, then, if it is not UTF-8, as a JSON encoder sends it: each such byte U+FFFD
+	quoted []string // the secret as JSON encoders escape it, found even after a backslash that a reading would pair with theirs
+	long   bool     // redacted wherever it appears, not only as a whole word
+}
+
+func newSecret(s string) secret {
+	texts := []string{s}
+	if u := string([]rune(s)); u != s {
+		texts = append(texts, u)
+	}
+	var quoted []string
+	for i := range 8 {
+		if q := quote(s, i&1 != 0, i&2 != 0, i&4 != 0); !slices.Contains(texts, q[1:len(q)-1]) {
+			quoted = append(quoted, q[1:len(q)-1])
+		}
+	}
+	slices.Sort(quoted)
+	return secret{texts, slices.Compact(quoted), utf8.RuneCountInString(s) >= 8}
 }
 
 type redactor []secret
-
-// escapings returns s, then each other form of it that Redact matches: s
-// with each byte that is not UTF-8 made U+FFFD, as a JSON encoder sends
-// such a secret, and s escaped for JSON, URLs and HTML.
-func escapings(s string) []string {
-	forms := []string{string([]rune(s)), url.QueryEscape(s), url.PathEscape(s), html.EscapeString(s)}
-	for i := range 8 {
-		q := quote(s, i&1 != 0, i&2 != 0, i&4 != 0)
-		forms = append(forms, q[1:len(q)-1])
-	}
-	slices.Sort(forms)
-	forms = slices.DeleteFunc(slices.Compact(forms), func(f string) bool { return f == s })
-	return append([]string{s}, forms...)
-}
 
 // redact redacts b: by meaning if it is JSON; else by the meaning of the
 // JSON strings in it, then as text.
@@ -171,32 +177,41 @@ func (r redactor) text(t []byte, longOnly bool) []byte {
 }
 
 // spans returns where t shows a secret, of a long secret only if longOnly:
-// every match of a long secret's forms, and every match of a short one's
-// that is a whole word.
+// every match of a long secret in t or in a reading of it (see readings),
+// and every match of a short one that is a whole word.
 func (r redactor) spans(t []byte, longOnly bool) [][2]int {
-	var spans [][2]int
-	for _, s := range r {
+	var spans, found [][2]int
+	var reads []reading // t's readings, made for the first secret looked for
+	made := false
+	for i, s := range r {
 		if longOnly && !s.long {
 			continue
 		}
-		for _, form := range s.forms {
-			f := []byte(form)
-			for i := 0; ; i++ {
-				j := bytes.Index(t[i:], f)
-				if j < 0 {
-					break
+		if !made {
+			reads, made = readings(t, slices.ContainsFunc(r[i:], func(s secret) bool { return strings.Contains(s.texts[0], " ") })), true
+		}
+		found = found[:0]
+		for _, q := range s.quoted {
+			found = index(t, q, found)
+		}
+		for _, text := range s.texts {
+			found = index(t, text, found)
+			for _, rd := range reads {
+				for _, sp := range index(rd.text, text, nil) {
+					found = append(found, rd.span(sp[0], sp[1]))
 				}
-				i += j
-				switch start, end := i, i+len(f); {
-				case s.long: // a secret that is not UTF-8 may match part of a character: take all of it
-					if k := runeStart(t, end); k < end {
-						_, size := utf8.DecodeRune(t[k:])
-						end = k + size
-					}
-					spans = append(spans, [2]int{runeStart(t, start), end})
-				case wholeWord(t, start, end):
-					spans = append(spans, [2]int{start, end})
+			}
+		}
+		for _, sp := range found {
+			switch start, end := sp[0], sp[1]; {
+			case s.long: // a secret that is not UTF-8 may match part of a character: take all of it
+				if k := runeStart(t, end); k < end {
+					_, size := utf8.DecodeRune(t[k:])
+					end = k + size
 				}
+				spans = append(spans, [2]int{runeStart(t, start), end})
+			case wholeWord(t, start, end):
+				spans = append(spans, [2]int{start, end})
 			}
 		}
 	}
@@ -285,35 +300,3 @@ func tokensIn(body []byte) []string {
 	slices.Sort(tokens)
 	return slices.Compact(tokens)
 }
-
-// Printable escapes the characters of s that could break or forge a log
-// line (control characters such as newline, ESC and NUL, other
-// non-printing ones such as bidirectional overrides, and bytes that are
-// not UTF-8, which some terminals read as controls) the way Go quotes
-// them: \n, \x1b, \x00, \u202e, \x9b.
-func Printable(s string) string {
-	if utf8.ValidString(s) && !strings.ContainsFunc(s, unprintable) {
-		return s
-	}
-	var b strings.Builder
-	for i, r := range s {
-		switch {
-		case notUTF8(s, i, r):
-			fmt.Fprintf(&b, `\x%02x`, s[i])
-		case unprintable(r):
-			q := strconv.QuoteRune(r)
-			b.WriteString(q[1 : len(q)-1])
-		default:
-			b.WriteRune(r)
-		}
-	}
-	return b.String()
-}
-
-// notUTF8 reports whether r, ranged over at s[i], stands for a byte that
-// is not UTF-8.
-func notUTF8(s string, i int, r rune) bool {
-	return r == utf8.RuneError && !strings.HasPrefix(s[i:], "\uFFFD")
-}
-
-func unprintable(r rune) bool { return r != ' ' && !unicode.IsPrint(r) }

@@ -1,7 +1,9 @@
 package wire
 
 import (
+	"bytes"
 	"encoding/json"
+	"html"
 	"net/http"
 	"strings"
 	"testing"
@@ -83,11 +85,82 @@ func TestRedactReturnsTheSameBytesWhenNothingMatches(t *testing.T) {
 	assert.Same(t, &b[0], &Redact(b, []string{"zzzzzzzz", "q"})[0])
 }
 
-func TestEscapings(t *testing.T) {
-	assert.Equal(t, []string{"plain"}, escapings("plain"), "one form for a secret that nothing escapes")
-	assert.Equal(t, []string{"a/b c+<é", "a%2Fb%20c+%3C%C3%A9", "a%2Fb+c%2B%3C%C3%A9", "a/b c+&lt;é",
-		`a/b c+<\u00e9`, `a/b c+\u003c\u00e9`, `a/b c+\u003cé`, `a\/b c+<\u00e9`, `a\/b c+<é`, `a\/b c+\u003c\u00e9`, `a\/b c+\u003cé`},
-		escapings("a/b c+<é"), "the secret, URL path and query, HTML, and JSON with and without HTML, \\/ and \\u escapes")
+func TestRedactFindsEveryEscaping(t *testing.T) {
+	const secret = "q8Zt+Yw/3LmN9pQr7sT="
+	for _, tc := range []struct{ name, form string }{
+		{"percent-encoded, lower case", "q8Zt%2bYw%2f3LmN9pQr7sT%3d"},
+		{"percent-encoded, some characters", "q8Zt%2BYw/3LmN9pQr7sT%3D"},
+		{"percent-encoded, every character", "%71%38%5A%74%2B%59%77%2F%33%4C%6D%4E%39%70%51%72%37%73%54%3D"},
+		{"HTML decimal and hex references", "q8Zt&#43;Yw&#x2F;3LmN9pQr7sT&#61;"},
+		{"HTML hex references of any case, leading zeros", "q8Zt&#X2b;Yw&#x002f;3LmN9pQr7sT&#0061;"},
+		{"HTML references without ';' where no digit follows", "q8Zt&#43Yw/3LmN9pQr7sT&#x3d"},
+		{"HTML named references", "q8Zt&plus;Yw&sol;3LmN9pQr7sT&equals;"},
+		{"mixed", `q8Zt%2b&#89;w\/3LmN9pQr7sT&#x3D`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			for _, body := range []string{
+				`{"error":"invalid_client","error_description":"bad secret ` + tc.form + `."}`,
+				`<p>bad secret ` + tc.form + `</p>`,
+			} {
+				got := string(Redact([]byte(body), []string{secret}))
+				assert.Equal(t, strings.Replace(body, tc.form, marker, 1), got)
+			}
+		})
+	}
+	for _, tc := range []struct{ name, secret, body, want string }{
+		{"a short secret as a whole word", "a+b", "use a%2bb or a&#43;b, not xa%2Bb", "use [redacted] or [redacted], not xa%2Bb"},
+		{"'+' for a space", "ab cdefgh", "s=ab+cdefgh&t=ab%20cdefgh", "s=[redacted]&t=[redacted]"},
+		{"a named reference to two characters", "x\u2242\u0338yzabcdefg", "x&NotEqualTilde;yzabcdefg", "[redacted]"},
+		{"a '&' the secret holds, escaped or not", "a&amp;bcdefg", "a&amp;bcdefg a&amp;amp;bcdefg a%26amp;bcdefg", "[redacted] [redacted] [redacted]"},
+		{"a '%' the secret holds", "%41%41%41%41", "%41%41%41%41 %2541%2541%2541%2541 AAAA", "[redacted] [redacted] AAAA"},
+		{"a broken escape is text", "ab%zzcdefgh&#;", "ab%zzcdefgh&#; ab%zzcdefgh&#;", "[redacted] [redacted]"},
+		{"no secret, many escapes", "q8Zt+Yw/3LmN9pQr7sT=", "q8Zt%2BYw%2F3LmN9pQr7sT %26#43; &unknown; &#; %", "q8Zt%2BYw%2F3LmN9pQr7sT %26#43; &unknown; &#; %"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			assert.Equal(t, tc.want, string(Redact([]byte(tc.body), []string{tc.secret})))
+		})
+	}
+}
+
+func TestUnescape(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		n    int
+		want string
+	}{
+		{"%2b", 3, "+"}, {"%2B", 3, "+"}, {"%C3", 3, "\xc3"}, {"%2", 0, ""}, {"%g1", 0, ""},
+		{"+", 1, " "},
+		{"&#43;", 5, "+"}, {"&#43x", 4, "+"}, {"&#x2F;", 6, "/"}, {"&#X2f", 5, "/"}, {"&#0000000000000000043;", 22, "+"},
+		{"&#0;", 4, "\uFFFD"}, {"&#xD800;", 8, "\uFFFD"}, {"&#99999999999999999999;", 23, "\uFFFD"}, {"&#128;", 6, "€"},
+		{"&#;", 0, ""}, {"&#x;", 0, ""}, {"&#xg", 0, ""},
+		{"&plus;", 6, "+"}, {"&sol;", 5, "/"}, {"&equals;", 8, "="}, {"&amp;", 5, "&"}, {"&AMP;", 5, "&"}, {"&amp", 4, "&"},
+		{"&notit;", 7, "¬it;"}, {"&unknown;", 0, ""}, {"& ", 0, ""},
+		{`\/`, 2, "/"}, {`\n`, 2, "\n"}, {`\u00E9`, 6, "é"}, {`\ud83d\ude00`, 12, "😀"}, {`\ud83d`, 6, "\uFFFD"}, {`\x`, 0, ""},
+		{"a", 0, ""},
+	} {
+		t.Run(tc.in, func(t *testing.T) {
+			n, got := unescape([]byte(tc.in), 0, percentEscapes|plusSpaces|htmlRefs|jsonEscapes)
+			assert.Equal(t, tc.n, n)
+			assert.Equal(t, tc.want, got)
+		})
+	}
+}
+
+func TestReadings(t *testing.T) {
+	text := []byte(`a%2Bb &#x2F;\u00e9 %41 x+y`)
+	var got []string
+	for _, r := range readings(text, true) {
+		got = append(got, string(r.text))
+		j := bytes.IndexRune(r.text, 'é')
+		if j >= 0 {
+			assert.Equal(t, "\\u00e9", string(text[r.span(j, j+1)[0]:r.span(j, j+1)[1]]), "part of a character is all of its escape")
+		}
+	}
+	assert.Equal(t, []string{`a+b &#x2F;\u00e9 A x+y`, `a%2Bb /\u00e9 %41 x+y`, `a%2Bb &#x2F;é %41 x+y`, `a+b &#x2F;\u00e9 A x y`,
+		`a+b /é A x+y`}, got, "percent, HTML, JSON, URL query, all but '+'")
+	assert.Empty(t, readings([]byte("plain text"), true), "nothing to read")
+	assert.Len(t, readings([]byte("a+b"), false), 0, "'+' is a space only where a secret holds one")
+	assert.Equal(t, [][2]int{{3, 11}}, []([2]int){read([]byte("ab %2Bcd%2B"), percentEscapes).span(3, 7)})
 }
 
 func TestQuote(t *testing.T) {
@@ -156,23 +229,27 @@ func TestNewFailure(t *testing.T) {
 	})
 }
 
-func TestPrintable(t *testing.T) {
-	for _, tc := range []struct{ name, in, want string }{
-		{"plain text", "invalid_grant: code expired", "invalid_grant: code expired"},
-		{"newline", "line\nforged: ok", `line\nforged: ok`},
-		{"carriage return and tab", "a\rb\tc", `a\rb\tc`},
-		{"ESC", "\x1b[31mred", `\x1b[31mred`},
-		{"NUL", "a\x00b", `a\x00b`},
-		{"right-to-left override", "abc\u202edcba", `abc\u202edcba`},
-		{"DEL and a C1 control", "a\x7fb\u009bc", `a\x7fb\u009bc`},
-		{"bytes that are not UTF-8", "a\xffb\x9b[2J", `a\xffb\x9b[2J`},
-		{"a real replacement character stays", "a\uFFFDb", "a\uFFFDb"},
-		{"non-ASCII letters stay", "Zürich, 東京", "Zürich, 東京"},
+func TestNamedRefs(t *testing.T) {
+	for r, name := range namedRefs {
+		assert.Equal(t, string(r), html.UnescapeString("&"+name+";"), name)
+	}
+}
+
+// BenchmarkRedact measures redaction where no secret is: a usual error
+// body, and 1 MiB of JSON and of an HTML page full of escapes.
+func BenchmarkRedact(b *testing.B) {
+	secrets := []string{"q8Zt+Yw/3LmN9pQr7sT=", "at-123"}
+	for _, bc := range []struct{ name, body string }{
+		{"error", `{"error":"invalid_client","error_description":"Client authentication failed (see https://docs.example/errors?code=1&x=2)"}`},
+		{"1MiB JSON", `{"error":"invalid_request","error_description":"` + strings.Repeat(`lorem ipsum dolor sit amet q8 & 50% \/ `, 1<<20/40) + `"}`},
+		{"1MiB HTML", strings.Repeat("<p>Bad &amp; worse: 50%25 done, see &lt;x&gt;</p>\n", 1<<20/50)},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			got := Printable(tc.in)
-			assert.Equal(t, tc.want, got)
-			assert.False(t, strings.ContainsFunc(got, unprintable))
+		b.Run(bc.name, func(b *testing.B) {
+			body := []byte(bc.body)
+			b.SetBytes(int64(len(body)))
+			for b.Loop() {
+				Redact(body, secrets)
+			}
 		})
 	}
 }

@@ -9,7 +9,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
+	"net/url"
+	"strings"
 	"time"
 
 	"golang.org/x/oauth2"
@@ -83,12 +86,12 @@ func (f *Failure) Error() string {
 func (r *Request) Send(ctx context.Context, client *http.Client) (*oauth2.Token, error) {
 	req, err := r.build(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("tokensource: building token request: %w", err)
+		return nil, fmt.Errorf("tokensource: building token request: %w", hideURL(err))
 	}
 	sent := time.Now()
 	resp, err := sameHost(client).Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("tokensource: token request failed: %w", err)
+		return nil, fmt.Errorf("tokensource: token request failed: %w", hideURL(err))
 	}
 	raw, tooLarge, err := readBody(resp.Body, resp.ContentLength)
 	if err != nil {
@@ -141,6 +144,32 @@ func (r *Request) build(ctx context.Context) (*http.Request, error) {
 	return req, nil
 }
 
+// RedactURL returns u as a string with its password and its query
+// replaced by "xxxxx", as url.URL.Redacted does for the password alone: a
+// token URL's query may carry a signature (?sig=…).
+func RedactURL(u *url.URL) string {
+	if u == nil || u.RawQuery == "" {
+		return u.Redacted()
+	}
+	c := *u
+	c.RawQuery = "xxxxx"
+	return c.Redacted()
+}
+
+// hideURL masks, as RedactURL does, the URL named by err, an error of an
+// HTTP client or of url.Parse, which is this request's own.
+func hideURL(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		if u, perr := url.Parse(ue.URL); perr == nil {
+			ue.URL = RedactURL(u)
+		} else {
+			ue.URL = "[unparsable URL]"
+		}
+	}
+	return err
+}
+
 // body is a request body that needs no closing, in one allocation.
 type body struct{ bytes.Reader }
 
@@ -180,9 +209,29 @@ func sameHostOnly(req *http.Request, via []*http.Request) error {
 }
 
 // sameOrigin reports whether the redirect req stays on the first request's
-// host, and on https if that was.
-func sameOrigin(req *http.Request, via []*http.Request) bool {
-	return req.URL.Host == via[0].URL.Host && (via[0].URL.Scheme != "https" || req.URL.Scheme == "https")
+// host and port, and on https if that was.
+func sameOrigin(req *http.Request, via []*http.Request) bool { return SameOrigin(via[0].URL, req.URL) }
+
+// SameOrigin reports whether a request to next may carry the credentials
+// of a request to first, which redirected to it: it goes to the same host
+// and port, and not from https to plain http. The host is compared without
+// case and the port with the scheme's default filled in, so
+// "https://API.example" and "https://api.example:443" are one origin. It is
+// the one rule for the token request's redirects and Transport's.
+func SameOrigin(first, next *url.URL) bool {
+	return hostPort(first) == hostPort(next) && (first.Scheme != "https" || next.Scheme == "https")
+}
+
+// hostPort is u's host and port, the scheme's default port if u has none.
+func hostPort(u *url.URL) string {
+	port := u.Port()
+	if port == "" {
+		port = "80"
+		if u.Scheme == "https" {
+			port = "443"
+		}
+	}
+	return net.JoinHostPort(strings.ToLower(u.Hostname()), port)
 }
 
 // readBody reads at most MaxBody bytes of rc, whose length is size if not

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -268,5 +269,47 @@ func TestMarshal(t *testing.T) {
 			want = []byte("{}") // JSONRequest's body is an object, never null
 		}
 		assert.Equal(t, string(want), string(marshal(m)))
+	}
+}
+
+func TestRedactURL(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"https://api.example/token", "https://api.example/token"},
+		{"https://api.example/token?sig=s1gn&sv=1", "https://api.example/token?xxxxx"},
+		{"https://user:pass@api.example/token?sig=s1gn", "https://user:xxxxx@api.example/token?xxxxx"},
+		{"https://api.example/token?", "https://api.example/token?"},
+	} {
+		t.Run(tc.in, func(t *testing.T) {
+			u, err := url.Parse(tc.in)
+			require.NoError(t, err)
+			assert.Equal(t, tc.want, RedactURL(u))
+		})
+	}
+}
+
+func TestSameOrigin(t *testing.T) {
+	for _, tc := range []struct {
+		first, next string
+		want        bool
+	}{
+		{"https://api.example/token", "https://api.example/other", true},
+		{"https://api.example/token", "https://API.Example/token", true},
+		{"https://api.example/token", "https://api.example:443/token", true},
+		{"http://api.example:80/token", "http://api.example/token", true},
+		{"http://api.example/token", "https://api.example:80/token", true},
+		{"https://[::1]/token", "https://[::1]:443/token", true},
+		{"https://api.example/token", "http://api.example:443/token", false},
+		{"https://api.example/token", "https://api.example:8443/token", false},
+		{"https://api.example/token", "https://evil.example/token", false},
+		{"https://api.example/token", "https://api.example.evil.example/token", false},
+		{"http://api.example/token", "https://api.example/token", false}, // port 80, then 443
+	} {
+		t.Run(tc.first+" to "+tc.next, func(t *testing.T) {
+			first, err := url.Parse(tc.first)
+			require.NoError(t, err)
+			next, err := url.Parse(tc.next)
+			require.NoError(t, err)
+			assert.Equal(t, tc.want, SameOrigin(first, next))
+		})
 	}
 }
