@@ -47,6 +47,28 @@ type Store interface {
 	Lock(ctx context.Context, key string, ttl time.Duration) (unlock func(), err error)
 }
 
+// StoreClaimer is a [Store] that also reads a key and takes its lock in one
+// call, shares an outcome and lets go of the lock in one call, and tells a
+// process waiting for another's fetch when its outcome comes. A source
+// whose Store implements it uses Claim in place of Get, Lock and Set: a
+// rollover then costs each replica about one call, and no polling. A Store
+// without it works as before. redisstore implements it.
+//
+// Claim returns the value at key (nil if none) and, unless that value
+// will live longer than fresh (a newer token than the caller's, which it
+// will adopt), takes the lock named key for ttl if nobody holds it. If it
+// took the lock, release is not nil: release stores value at key for its
+// ttl (nothing if value is nil) and lets go of the lock if this call still
+// holds it, in one step. If somebody else holds the lock, written is not
+// nil: it is closed once key is written or the lock let go of, or after a
+// short while if the Store cannot tell; the caller then claims again. If
+// it did not try the lock (the value is fresh), both are nil.
+type StoreClaimer interface {
+	Store
+	Claim(ctx context.Context, key string, ttl, fresh time.Duration) (value []byte,
+		release func(ctx context.Context, value []byte, ttl time.Duration) error, written <-chan struct{}, err error)
+}
+
 // shared says how a source with the Store key that key returns shares its
 // tokens, or is nil without a Store. adopt, if set, readies a token another
 // process fetched.

@@ -361,7 +361,7 @@ func TestPanicsDuringABackgroundRenewalAreRecorded(t *testing.T) {
 				store.panics.Store(true)
 				told.notifyPanics.Store(tc.notifyPanics)
 				told.observerPanics.Store(tc.observerPanics)
-				time.Sleep(181 * time.Second) // into the window: the next call renews in the background
+				time.Sleep(266 * time.Second) // into the window, however late a sharing source opens it: the next call renews
 				tok, err = src.Token()
 				require.NoError(t, err)
 				assert.Equal(t, "tok-1", tok.AccessToken, "served while the renewal runs")

@@ -22,6 +22,8 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"runtime"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -53,6 +55,8 @@ type Store struct {
 	prefix  string
 	aead    cipher.AEAD // nil for plaintext
 	timeout time.Duration
+	turns   chan struct{} // one per connection of the client's pool: a command holds one while it runs
+	watch   *watch
 }
 
 var _ tokensource.Store = (*Store)(nil)
@@ -70,6 +74,8 @@ func New(client redis.UniversalClient, opts Options) (*Store, error) {
 		return nil, errors.New("redisstore: Options.EncryptionKey is required; set Options.Plaintext to store tokens unencrypted")
 	case len(opts.EncryptionKey) != 0 && opts.Plaintext:
 		return nil, errors.New("redisstore: Options.EncryptionKey and Options.Plaintext exclude each other")
+	case strings.ContainsAny(opts.Prefix, "{}"):
+		return nil, errors.New("redisstore: Options.Prefix must not hold { or }: each key's hash tag follows it")
 	case len(opts.EncryptionKey) != 0 && len(opts.EncryptionKey) != 32:
 		return nil, fmt.Errorf("redisstore: Options.EncryptionKey must be 32 bytes for AES-256, not %d", len(opts.EncryptionKey))
 	}
@@ -83,6 +89,8 @@ func New(client redis.UniversalClient, opts Options) (*Store, error) {
 	if s.timeout == 0 {
 		s.timeout = 250 * time.Millisecond
 	}
+	s.turns = make(chan struct{}, poolSize(client))
+	s.watch = &watch{client: client, channel: s.prefix + "written", waiting: map[string]*waits{}}
 	return s, nil
 }
 
@@ -100,7 +108,7 @@ func (s *Store) Get(ctx context.Context, key string) ([]byte, error) {
 	var sealed []byte
 	err := s.do(ctx, func(ctx context.Context) error {
 		var err error
-		sealed, err = s.client.Get(ctx, s.prefix+key).Bytes()
+		sealed, err = s.client.Get(ctx, s.names(key)[0]).Bytes()
 		if errors.Is(err, redis.Nil) {
 			sealed, err = nil, nil
 		}
@@ -109,7 +117,7 @@ func (s *Store) Get(ctx context.Context, key string) ([]byte, error) {
 	if err != nil || sealed == nil {
 		return nil, err
 	}
-	if value := s.open(s.prefix+key, sealed); value != nil {
+	if value := s.open(s.names(key)[0], sealed); value != nil {
 		return value, nil
 	}
 	return nil, ErrUnreadable
@@ -117,9 +125,10 @@ func (s *Store) Get(ctx context.Context, key string) ([]byte, error) {
 
 // Set seals value and stores it at key for ttl.
 func (s *Store) Set(ctx context.Context, key string, value []byte, ttl time.Duration) error {
-	sealed := s.seal(s.prefix+key, value)
+	name := s.names(key)[0]
+	sealed := s.seal(name, value)
 	return s.do(ctx, func(ctx context.Context) error {
-		return s.client.Set(ctx, s.prefix+key, sealed, ttl).Err()
+		return s.client.Set(ctx, name, sealed, ttl).Err()
 	})
 }
 
@@ -130,7 +139,7 @@ func (s *Store) Set(ctx context.Context, key string, value []byte, ttl time.Dura
 func (s *Store) Lock(ctx context.Context, key string, ttl time.Duration) (func(), error) {
 	var b [16]byte
 	_, _ = rand.Read(b[:]) // never fails
-	name, value := s.prefix+"lock:"+key, hex.EncodeToString(b[:])
+	name, value := s.names(key)[1], hex.EncodeToString(b[:])
 	var taken bool
 	err := s.do(ctx, func(ctx context.Context) error {
 		var err error
@@ -175,12 +184,22 @@ func (s *Store) abandon(name, value string) {
 var unlock = redis.NewScript(`if redis.call("GET", KEYS[1]) == ARGV[1] then return redis.call("DEL", KEYS[1]) end return 0`)
 
 // do runs op with the Store's timeout, and returns at the timeout even if
-// the client does not heed its context.
+// the client does not heed its context. The timeout runs from op's turn:
+// a command waiting for a connection of the client's pool, as under a
+// burst, waits for as long as ctx allows, and is not counted as slow.
 func (s *Store) do(ctx context.Context, op func(context.Context) error) error {
+	select {
+	case s.turns <- struct{}{}:
+	case <-ctx.Done():
+		return fmt.Errorf("redisstore: no connection free before the call ended: %w", context.Cause(ctx))
+	}
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
 	done := make(chan error, 1)
-	go func() { done <- op(ctx) }()
+	go func() {
+		defer func() { <-s.turns }()
+		done <- op(ctx)
+	}()
 	select {
 	case err := <-done:
 		if err != nil {
@@ -190,6 +209,24 @@ func (s *Store) do(ctx context.Context, op func(context.Context) error) error {
 	case <-ctx.Done():
 		return fmt.Errorf("redisstore: no answer from Redis within %v: %w", s.timeout, ctx.Err())
 	}
+}
+
+// poolSize is the size of client's pool of connections (per node of a
+// Cluster), or go-redis's default.
+func poolSize(client redis.UniversalClient) int {
+	size := 0
+	switch c := client.(type) {
+	case *redis.Client:
+		size = c.Options().PoolSize
+	case *redis.ClusterClient:
+		size = c.Options().PoolSize
+	case *redis.Ring:
+		size = c.Options().PoolSize
+	}
+	if size <= 0 {
+		size = 10 * runtime.GOMAXPROCS(0)
+	}
+	return size
 }
 
 // The first byte of a value says how it is stored.

@@ -37,16 +37,17 @@ func patientConfig(fake *tokensourcetest.AbbeyCross, store tokensource.Store) *t
 // outcome, without the prefix, once the source has stored it and let go of
 // its lock: a caller gets its token before the store is written.
 func storeKey(t *testing.T, r *redisServer) string {
+	c := r.client(t)
 	var keys []string
 	require.Eventually(t, func() bool {
 		var err error
-		keys, err = r.client(t).Keys(context.Background(), "tokensource:oauth:*").Result()
+		keys, err = c.Keys(context.Background(), "tokensource:{oauth:*}").Result()
 		require.NoError(t, err)
-		locks, err := r.client(t).Keys(context.Background(), "tokensource:lock:*").Result()
+		locks, err := c.Keys(context.Background(), "tokensource:*:lock").Result()
 		require.NoError(t, err)
 		return len(keys) == 1 && len(locks) == 0
 	}, time.Minute, time.Millisecond, "the outcome stored and the lock let go of")
-	return strings.TrimPrefix(keys[0], "tokensource:")
+	return strings.TrimSuffix(strings.TrimPrefix(keys[0], "tokensource:{"), "}")
 }
 
 func TestAWaiterTakesTheLockItsHolderLetsGoOf(t *testing.T) {
@@ -74,7 +75,7 @@ func TestADeadHoldersLockHoldsNoOnePastItsExpiry(t *testing.T) {
 	_, err := patientConfig(fake, store).TokenSource(context.Background()).Token()
 	require.NoError(t, err)
 	key := storeKey(t, r)
-	require.NoError(t, r.client(t).Del(context.Background(), "tokensource:"+key).Err())
+	require.NoError(t, r.client(t).Del(context.Background(), "tokensource:{"+key+"}").Err())
 
 	taken := time.Now()
 	unlock, err := store.Lock(context.Background(), key, time.Second) // a holder that dies holding it
@@ -96,7 +97,7 @@ func TestALockThatTimedOutIsLetGoOf(t *testing.T) {
 	assert.Nil(t, unlock)
 	r.resume() // the SET NX, sent before the timeout, now takes the lock
 	assert.Eventually(t, func() bool {
-		n, err := r.client(t).Exists(context.Background(), "tokensource:lock:k").Result()
+		n, err := r.client(t).Exists(context.Background(), "tokensource:{k}:lock").Result()
 		return err == nil && n == 0
 	}, 5*time.Second, 20*time.Millisecond, "nobody holds the lock, so nobody may keep it")
 	unlock, err = store.Lock(context.Background(), "k", time.Minute)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"time"
 
 	"golang.org/x/oauth2"
@@ -38,12 +37,8 @@ type Shared struct {
 
 const (
 	// poll is how often a process waiting for another's fetch looks for
-	// its outcome, and for its lock.
+	// its outcome, and for its lock, when its Store cannot tell it.
 	poll = 50 * time.Millisecond
-
-	// storeTimeout bounds each call of a Store: one that has not returned
-	// by then is abandoned, and the source goes on without the store.
-	storeTimeout = time.Second
 
 	// maxEntryTTL bounds how long a store keeps what a source shares: a
 	// token that claims to live for years is kept a day.
@@ -66,6 +61,9 @@ func (s *Source) obtain(probe bool) (o outcome, release func(outcome)) {
 		return s.send(probe), func(outcome) {}
 	}
 	key := sh.Key()
+	if c, ok := sh.Store.(claimer); ok {
+		return s.claimed(probe, key, c)
+	}
 	seen, err := s.load(key)
 	if err != nil {
 		return s.alone(probe, err), func(outcome) {}
@@ -179,15 +177,21 @@ func (s *Source) load(key string) (*entry, error) {
 		b, err = s.opts.Shared.Store.Get(ctx, key)
 		return err
 	}, nil)
-	if err != nil || b == nil {
+	if err != nil {
 		return nil, err
 	}
+	return decode(b), nil
+}
+
+// decode returns the entry b holds, or nil for none, another version or
+// garbage.
+func decode(b []byte) *entry {
 	var e entry
-	if json.Unmarshal(b, &e) != nil || e.Version != entryVersion || (e.Token == nil) == (e.Failure == nil) ||
+	if b == nil || json.Unmarshal(b, &e) != nil || e.Version != entryVersion || (e.Token == nil) == (e.Failure == nil) ||
 		(e.Token != nil && e.Token.AccessToken == "") {
-		return nil, nil
+		return nil
 	}
-	return &e, nil
+	return &e
 }
 
 // lock takes the store's lock on key, or returns nil if another process
@@ -215,7 +219,7 @@ func (s *Source) lock(key string) (unlock func(), err error) {
 func (s *Source) unlock(unlock func()) {
 	err := s.bound(func(context.Context) error {
 		return protect("the store's unlock", func() error { unlock(); return nil })
-	}, nil)
+	}, nil, false)
 	if err != nil {
 		s.storeTrouble(errorf("store unavailable: %w", err))
 	}
@@ -304,11 +308,26 @@ func newer(t *sharedToken, ref *state) bool {
 	return ref == nil || (t.AccessToken != ref.tok.AccessToken && t.Expiry.After(ref.tok.Expiry))
 }
 
-// save shares a recorded outcome of this process's fetch at key, for as
-// long as it holds: a token until its expiry, a failure until its
-// cool-down ends and MaxCoolDown more (so that the next prober finds the
-// cool-down to double); never more than a day.
+// save shares a recorded outcome of this process's fetch at key.
 func (s *Source) save(key string, o outcome) {
+	b, ttl := s.encode(key, o)
+	if b == nil {
+		return
+	}
+	err := s.bounded(func(ctx context.Context) error {
+		return s.opts.Shared.Store.Set(ctx, key, b, ttl)
+	}, nil)
+	if err != nil {
+		s.storeTrouble(errorf("store unavailable, the outcome stays in this process: %w", err))
+	}
+}
+
+// encode returns the entry of a recorded outcome of this process's fetch
+// at key, and how long the store keeps it: as long as it holds, a token
+// until its expiry, a failure until its cool-down ends and MaxCoolDown
+// more (so that the next prober finds the cool-down to double); never
+// more than a day. It returns nil for an outcome with nothing to share.
+func (s *Source) encode(key string, o outcome) ([]byte, time.Duration) {
 	now := time.Now()
 	e := entry{Version: entryVersion, Stamp: now.UnixNano()}
 	var ttl time.Duration
@@ -324,54 +343,11 @@ func (s *Source) save(key string, o outcome) {
 		e.Failure = &sharedFailure{Err: s.opts.Shared.EncodeErr(o.err), Until: o.until, Base: o.base}
 		ttl = o.until.Sub(now) + s.opts.MaxCoolDown
 	default:
-		return // cut short by the source's context: nothing to share
+		return nil, 0 // cut short by the source's context: nothing to share
 	}
 	b, err := json.Marshal(e)
-	if err == nil {
-		err = s.bounded(func(ctx context.Context) error {
-			return s.opts.Shared.Store.Set(ctx, key, b, min(max(ttl, time.Second), maxEntryTTL))
-		}, nil)
-	}
 	if err != nil {
-		s.storeTrouble(errorf("store unavailable, the outcome stays in this process: %w", err))
+		return nil, 0
 	}
-}
-
-// bounded calls the store with call, for storeTimeout at most, whatever
-// the Store does: a call that has not returned by then is abandoned (its
-// late, if set, runs when it does), and while one has not returned, the
-// next calls fail at once rather than leave a goroutine each. A panic in
-// the call is its error.
-func (s *Source) bounded(call func(ctx context.Context) error, late func()) error {
-	if s.stuck.Load() > 0 {
-		return fmt.Errorf("an earlier call has not returned after %v", storeTimeout)
-	}
-	return s.bound(call, late)
-}
-
-// bound is bounded without the check for an earlier call.
-func (s *Source) bound(call func(ctx context.Context) error, late func()) error {
-	ctx, cancel := context.WithTimeout(s.ctx, storeTimeout)
-	defer cancel()
-	done := make(chan error) // unbuffered: the call's goroutine learns whether anyone still waits
-	abandoned := make(chan struct{})
-	go func() {
-		err := protect("the store", func() error { return call(ctx) })
-		select {
-		case done <- err:
-		case <-abandoned:
-			if late != nil {
-				_ = protect("the store's unlock", func() error { late(); return nil })
-			}
-			s.stuck.Add(-1)
-		}
-	}()
-	select {
-	case err := <-done:
-		return err
-	case <-ctx.Done():
-		s.stuck.Add(1)
-		close(abandoned)
-		return fmt.Errorf("no answer within %v: %w", storeTimeout, context.Cause(ctx))
-	}
+	return b, min(max(ttl, time.Second), maxEntryTTL)
 }

@@ -1,0 +1,104 @@
+package redisstore
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/fintechauth/tokensource"
+)
+
+var _ tokensource.StoreClaimer = (*Store)(nil)
+
+// claim reads a value and takes its lock in one round trip. KEYS: the
+// value, its lock, its waiters' flag; ARGV: the lock's value, its ttl and
+// the value's freshness, in ms. It answers the value and 0 (fresh: not
+// locked), 1 (locked) or 2 (held by another, who is told to publish). A
+// lock without a ttl was not set by a Store, which always sets one: it is
+// taken over rather than waited on for ever.
+var claim = redis.NewScript(`
+local v = redis.call("GET", KEYS[1])
+if v and redis.call("PTTL", KEYS[1]) > tonumber(ARGV[3]) then return {v, 0} end
+if redis.call("SET", KEYS[2], ARGV[1], "NX", "PX", ARGV[2]) then return {v, 1} end
+if redis.call("PTTL", KEYS[2]) == -1 then
+	redis.call("SET", KEYS[2], ARGV[1], "PX", ARGV[2])
+	return {v, 1}
+end
+redis.call("SET", KEYS[3], "1", "PX", ARGV[2])
+return {v, 2}`)
+
+// release stores a value, if ARGV[2] is not empty, and lets go of its
+// lock if it still holds the taker's value, in one round trip; then it
+// publishes the key if somebody waits for it. KEYS: as claim's; ARGV: the
+// lock's value, the value, its ttl in ms, the channel, the key.
+var release = redis.NewScript(`
+if ARGV[2] ~= "" then redis.call("SET", KEYS[1], ARGV[2], "PX", ARGV[3]) end
+if redis.call("GET", KEYS[2]) == ARGV[1] then redis.call("DEL", KEYS[2]) end
+if redis.call("DEL", KEYS[3]) == 1 then redis.call("PUBLISH", ARGV[4], ARGV[5]) end
+return 1`)
+
+// Claim implements [tokensource.StoreClaimer] in one round trip. A value
+// that does not open is ErrUnreadable, and the lock is let go of. Waiters
+// are told of the write through one subscription per Store, on the
+// channel named Prefix + "written", which carries keys only.
+func (s *Store) Claim(ctx context.Context, key string, ttl, fresh time.Duration) ([]byte,
+	func(context.Context, []byte, time.Duration) error, <-chan struct{}, error) {
+	var b [16]byte
+	_, _ = rand.Read(b[:]) // never fails
+	keys, token := s.names(key), hex.EncodeToString(b[:])
+	ws := s.watch.register(key)
+	var got []any
+	err := s.do(ctx, func(ctx context.Context) error {
+		var err error
+		got, err = claim.Run(ctx, s.client, keys, token, ttl.Milliseconds(), fresh.Milliseconds()).Slice()
+		return err
+	})
+	if err != nil {
+		s.watch.done(key, ws)
+		go s.abandon(keys[1], token)
+		return nil, nil, nil, err
+	}
+	var value []byte
+	if v, ok := got[0].(string); ok {
+		if value = s.open(keys[0], []byte(v)); value == nil {
+			s.watch.done(key, ws)
+			if got[1] == int64(1) {
+				_ = s.releaser(key, keys, token)(ctx, nil, 0)
+			}
+			return nil, nil, nil, ErrUnreadable
+		}
+	}
+	switch got[1] {
+	case int64(1):
+		s.watch.done(key, ws)
+		return value, s.releaser(key, keys, token), nil, nil
+	case int64(2):
+		return value, nil, s.watch.written(ws), nil
+	}
+	s.watch.done(key, ws)
+	return value, nil, nil, nil
+}
+
+// releaser returns the release of the lock a claim took with token.
+func (s *Store) releaser(key string, keys []string, token string) func(context.Context, []byte, time.Duration) error {
+	return func(ctx context.Context, value []byte, ttl time.Duration) error {
+		var stored []byte
+		if value != nil {
+			stored = s.seal(keys[0], value)
+		}
+		return s.do(context.WithoutCancel(ctx), func(ctx context.Context) error {
+			return release.Run(ctx, s.client, keys, token, stored, max(ttl.Milliseconds(), 1), s.watch.channel, key).Err()
+		})
+	}
+}
+
+// names returns the Redis keys of key: its value, its lock and its
+// waiters' flag. They share key as their hash tag, so that a script that
+// touches them all runs on one node of a Cluster.
+func (s *Store) names(key string) []string {
+	tagged := s.prefix + "{" + key + "}"
+	return []string{tagged, tagged + ":lock", tagged + ":waiting"}
+}
