@@ -22,8 +22,10 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"net"
 	"runtime"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -51,12 +53,13 @@ type Options struct {
 
 // Store is a tokensource.Store on Redis. It is safe for concurrent use.
 type Store struct {
-	client  redis.UniversalClient
-	prefix  string
-	aead    cipher.AEAD // nil for plaintext
-	timeout time.Duration
-	turns   chan struct{} // one per connection of the client's pool: a command holds one while it runs
-	watch   *watch
+	client   redis.UniversalClient
+	prefix   string
+	aead     cipher.AEAD // nil for plaintext
+	timeout  time.Duration
+	turns    chan struct{} // one per connection of the client's pool: a command holds one while it runs
+	answered atomic.Int64  // Unix ns of Redis's last answer
+	watch    *watch
 }
 
 var _ tokensource.Store = (*Store)(nil)
@@ -90,6 +93,7 @@ func New(client redis.UniversalClient, opts Options) (*Store, error) {
 		s.timeout = 250 * time.Millisecond
 	}
 	s.turns = make(chan struct{}, poolSize(client))
+	client.AddHook(progress{&s.answered})
 	s.watch = &watch{client: client, channel: s.prefix + "written", waiting: map[string]*waits{}}
 	return s, nil
 }
@@ -184,31 +188,67 @@ func (s *Store) abandon(name, value string) {
 var unlock = redis.NewScript(`if redis.call("GET", KEYS[1]) == ARGV[1] then return redis.call("DEL", KEYS[1]) end return 0`)
 
 // do runs op with the Store's timeout, and returns at the timeout even if
-// the client does not heed its context. The timeout runs from op's turn:
-// a command waiting for a connection of the client's pool, as under a
-// burst, waits for as long as ctx allows, and is not counted as slow.
+// the client does not heed its context. The timeout runs from op's turn,
+// and only while Redis answers nothing: a command waiting for a
+// connection of the client's pool, or behind others, while Redis answers
+// them (a burst) waits for as long as ctx allows, and is not counted as
+// Redis being away.
 func (s *Store) do(ctx context.Context, op func(context.Context) error) error {
 	select {
 	case s.turns <- struct{}{}:
 	case <-ctx.Done():
 		return fmt.Errorf("redisstore: no connection free before the call ended: %w", context.Cause(ctx))
 	}
-	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	done := make(chan error, 1)
 	go func() {
 		defer func() { <-s.turns }()
-		done <- op(ctx)
-	}()
-	select {
-	case err := <-done:
-		if err != nil {
-			return fmt.Errorf("redisstore: %w", err)
+		err := op(ctx)
+		if err == nil || errors.Is(err, redis.Nil) {
+			s.answered.Store(time.Now().UnixNano())
 		}
-		return nil
-	case <-ctx.Done():
-		return fmt.Errorf("redisstore: no answer from Redis within %v: %w", s.timeout, ctx.Err())
+		done <- err
+	}()
+	silence := time.NewTimer(s.timeout)
+	defer silence.Stop()
+	for {
+		select {
+		case err := <-done:
+			if err != nil {
+				return fmt.Errorf("redisstore: %w", err)
+			}
+			return nil
+		case <-ctx.Done():
+			return fmt.Errorf("redisstore: no answer from Redis before the call ended: %w", context.Cause(ctx))
+		case <-silence.C:
+			if quiet := time.Since(time.Unix(0, s.answered.Load())); quiet < s.timeout {
+				silence.Reset(s.timeout - quiet) // Redis answers others: a burst, not trouble
+				continue
+			}
+			return fmt.Errorf("redisstore: no answer from Redis within %v: %w", s.timeout, context.DeadlineExceeded)
+		}
 	}
+}
+
+// progress is the client hook that tells a Store that Redis answers: a
+// connection made, or a command answered.
+type progress struct{ answered *atomic.Int64 }
+
+func (p progress) DialHook(next redis.DialHook) redis.DialHook {
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		c, err := next(ctx, network, addr)
+		if err == nil {
+			p.answered.Store(time.Now().UnixNano())
+		}
+		return c, err
+	}
+}
+
+func (p progress) ProcessHook(next redis.ProcessHook) redis.ProcessHook { return next }
+
+func (p progress) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return next
 }
 
 // poolSize is the size of client's pool of connections (per node of a

@@ -19,7 +19,7 @@ const (
 	// A call beyond it waits its turn, which is not trouble with the
 	// store: a burst (every source of a process starting together) is
 	// served in turn rather than failed.
-	inFlight = 64
+	inFlight = 16
 )
 
 // guard is what the sources of a process that use one Store share about
