@@ -152,6 +152,26 @@ func TestAStoreGetThatNeverReturnsDoesNotWedgeTheSource(t *testing.T) {
 	})
 }
 
+func TestAStuckStoreCostsItsSourcesOneBoundBetweenThem(t *testing.T) {
+	tokens := newFliqaServer(t, "", lasting(360, nil))
+	fakeTime(t, func(t *testing.T, client *http.Client) {
+		store := newStuckStore(t)
+		store.stuckGet = true
+		cfg := tokens.config("")
+		cfg.HTTPClient, cfg.Store = client, store
+		goroutines := bubbled()
+		start := time.Now()
+		for range 500 { // one after another, as a pool makes a source for each new key
+			_, err := cfg.TokenSource(t.Context()).Token()
+			require.NoError(t, err)
+		}
+		assert.Equal(t, storeBound, time.Since(start), "the first source waited the bound, and the others not at all")
+		synctest.Wait()
+		assert.LessOrEqual(t, bubbled(), goroutines+1, "the one stuck Get, not one per source")
+		assert.Equal(t, int32(1), store.gets.Load())
+	})
+}
+
 // bubbled counts the goroutines of the running synctest bubble. Unlike
 // runtime.NumGoroutine, it leaves out the loopback servers' goroutines,
 // which outlive their connections for a while on a loaded machine.
