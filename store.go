@@ -4,7 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"golang.org/x/oauth2"
 
@@ -106,6 +109,9 @@ func encodeErr(err error) json.RawMessage {
 func decodeErr(b json.RawMessage) error {
 	var se sharedError
 	_ = json.Unmarshal(b, &se)
+	se.Text, se.Message = clean(se.Text, maxSharedText), clean(se.Message, maxSharedText)
+	se.Code, se.SubCode, se.RequestID = clean(se.Code, maxSharedField), clean(se.SubCode, maxSharedField), clean(se.RequestID, maxSharedField)
+	se.RetryAfter = min(max(se.RetryAfter, 0), cache.MaxWait)
 	err := errors.New("tokensource: " + se.Text)
 	if se.Status != 0 {
 		err = &Error{StatusCode: se.Status, Code: se.Code, SubCode: se.SubCode, Message: se.Message,
@@ -115,4 +121,33 @@ func decodeErr(b json.RawMessage) error {
 		err = &reauthError{err}
 	}
 	return wrap(err, "another process's fetch failed")
+}
+
+// The longest texts of a failure adopted from a Store: its message, and
+// each of its codes. What another process wrote is not trusted to be
+// short, nor to hold no control character that would forge a log line.
+const (
+	maxSharedText  = 2048
+	maxSharedField = 256
+)
+
+// clean returns s with each control character (C0, DEL, C1) replaced by a
+// space, cut to at most limit bytes on a rune boundary, with a marker if
+// it was cut.
+func clean(s string, limit int) string {
+	const marker = "…(cut)"
+	s = strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) {
+			return ' '
+		}
+		return r
+	}, s)
+	if len(s) <= limit {
+		return s
+	}
+	cut := limit - len(marker)
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + marker
 }

@@ -42,12 +42,12 @@ func (s *Source) claimed(probe bool, key string, c claimer) (outcome, func(outco
 		if err != nil {
 			return s.alone(probe, err), func(outcome) {}
 		}
-		o, ok := s.adoptable(decode(cl.value))
+		o, ok := s.adoptable(s.decode(key, cl.value))
 		if !ok && cl.release == nil && cl.written == nil { // a value too fresh to lock for, yet of no use
 			if cl, err = s.claim(c, key, anyValue); err != nil {
 				return s.alone(probe, err), func(outcome) {}
 			}
-			o, ok = s.adoptable(decode(cl.value))
+			o, ok = s.adoptable(s.decode(key, cl.value))
 		}
 		if ok {
 			if cl.release != nil {

@@ -147,6 +147,7 @@ func (s *Source) storeTrouble(err error) {
 // latest failure.
 type entry struct {
 	Version int            `json:"v"`
+	Key     string         `json:"key"`   // the store key it was saved at: the identity it belongs to
 	Stamp   int64          `json:"stamp"` // when it was saved, in ns of the writer's clock: tells a waiter that an outcome came
 	Token   *sharedToken   `json:"token,omitempty"`
 	Failure *sharedFailure `json:"failure,omitempty"`
@@ -167,7 +168,7 @@ type sharedFailure struct {
 	Base  time.Duration   `json:"base"`
 }
 
-const entryVersion = 1
+const entryVersion = 2
 
 // load reads the source's entry; a value it cannot read (another version,
 // or garbage) counts as none, and is overwritten by the next outcome.
@@ -180,15 +181,21 @@ func (s *Source) load(key string) (*entry, error) {
 	if err != nil {
 		return nil, err
 	}
-	return decode(b), nil
+	return s.decode(key, b), nil
 }
 
-// decode returns the entry b holds, or nil for none, another version or
-// garbage.
-func decode(b []byte) *entry {
+// decode returns the entry b holds at key, or nil for none, another
+// version or garbage. An entry that names another key is another
+// identity's (a Store that answered with the wrong value): it is ignored,
+// and reported as store trouble.
+func (s *Source) decode(key string, b []byte) *entry {
 	var e entry
 	if b == nil || json.Unmarshal(b, &e) != nil || e.Version != entryVersion || (e.Token == nil) == (e.Failure == nil) ||
 		(e.Token != nil && e.Token.AccessToken == "") {
+		return nil
+	}
+	if e.Key != key {
+		s.storeTrouble(errorf("store unavailable: the value it returned belongs to another identity, and is ignored"))
 		return nil
 	}
 	return &e
@@ -255,8 +262,12 @@ func (s *Source) adoptable(e *entry) (outcome, bool) {
 		return outcome{err: &adopted{err: err, stamp: e.Stamp}, until: until, base: e.Failure.Base}, true
 	case e.Token != nil:
 		t := e.Token
-		expiry := minTime(t.Expiry, now.Add(min(t.Expiry.Sub(stamp), t.Lifetime)))
-		margin := min(s.opts.ExpiryDelta, t.Lifetime/4)
+		lifetime := min(t.Lifetime, MaxWait) // as a fetched token's: a day at most
+		expiry := t.Expiry
+		if !expiry.IsZero() {
+			expiry = minTime(expiry, now.Add(min(t.Expiry.Sub(stamp), lifetime)))
+		}
+		margin := min(s.opts.ExpiryDelta, lifetime/4)
 		if !now.Before(expiry.Add(-margin)) || !newer(t, s.state.Load()) || !newer(t, s.rejected.Load()) {
 			break
 		}
@@ -266,7 +277,7 @@ func (s *Source) adoptable(e *entry) (outcome, bool) {
 			tok = s.opts.Shared.Adopt(tok)
 		}
 		s.observe(Event{Kind: Adopted, Expiry: expiry})
-		return outcome{tok: tok, lifetime: t.Lifetime}, true
+		return outcome{tok: tok, lifetime: lifetime}, true
 	}
 	return outcome{}, false
 }
@@ -329,7 +340,7 @@ func (s *Source) save(key string, o outcome) {
 // more than a day. It returns nil for an outcome with nothing to share.
 func (s *Source) encode(key string, o outcome) ([]byte, time.Duration) {
 	now := time.Now()
-	e := entry{Version: entryVersion, Stamp: now.UnixNano()}
+	e := entry{Version: entryVersion, Key: key, Stamp: now.UnixNano()}
 	var ttl time.Duration
 	switch {
 	case o.tok != nil:
