@@ -66,6 +66,13 @@ type Store interface {
 // nil: it is closed once key is written or the lock let go of, or after a
 // short while if the Store cannot tell; the caller then claims again. If
 // it did not try the lock (the value is fresh), both are nil.
+//
+// A Claim's lock should last as long as its holder's fetch, hooks
+// included: the Store may extend it until release, for up to a minute past
+// its ttl (a holder that dies then blocks nobody past one ttl), and a
+// waiter waits for as long as it is held, up to ttl and a minute. A lock
+// without a ttl was not set by a Store: Claim takes it over rather than
+// wait for it.
 type StoreClaimer interface {
 	Store
 	Claim(ctx context.Context, key string, ttl, fresh time.Duration) (value []byte,

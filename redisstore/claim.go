@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -74,13 +75,58 @@ func (s *Store) Claim(ctx context.Context, key string, ttl, fresh time.Duration)
 	switch got[1] {
 	case int64(1):
 		s.watch.done(key, ws)
-		return value, s.releaser(key, keys, token), nil, nil
+		return value, s.holding(key, keys, token, ttl), nil, nil
 	case int64(2):
 		return value, nil, s.watch.written(ws), nil
 	}
 	s.watch.done(key, ws)
 	return value, nil, nil, nil
 }
+
+// holding keeps the lock a claim took with token for as long as its
+// holder holds it, up to maxHold, by extending it every third of its ttl:
+// a fetch that outlasts the ttl (a slow hook) keeps it, and a holder that
+// dies lets it expire within one ttl. It returns the lock's release,
+// which stops the extension.
+func (s *Store) holding(key string, keys []string, token string, ttl time.Duration) func(context.Context, []byte, time.Duration) error {
+	stop := make(chan struct{})
+	go s.extend(keys[1], token, ttl, stop)
+	release := s.releaser(key, keys, token)
+	var once sync.Once
+	return func(ctx context.Context, value []byte, ttl time.Duration) error {
+		once.Do(func() { close(stop) })
+		return release(ctx, value, ttl)
+	}
+}
+
+// maxHold is the longest a holder keeps its lock by extending it.
+const maxHold = time.Minute
+
+// extend extends the lock name while it holds token, until stop is closed,
+// the lock is lost, or maxHold has passed.
+func (s *Store) extend(name, token string, ttl time.Duration, stop <-chan struct{}) {
+	tick := time.NewTicker(max(ttl/3, time.Millisecond))
+	defer tick.Stop()
+	for end := time.Now().Add(maxHold); time.Now().Before(end); {
+		select {
+		case <-stop:
+			return
+		case <-tick.C:
+		}
+		var kept int64
+		err := s.do(context.Background(), func(ctx context.Context) error {
+			var err error
+			kept, err = extension.Run(ctx, s.client, []string{name}, token, ttl.Milliseconds()).Int64()
+			return err
+		})
+		if err == nil && kept == 0 {
+			return // lost: expired, or taken over
+		}
+	}
+}
+
+// extension sets a lock's ttl again if it still holds its taker's value.
+var extension = redis.NewScript(`if redis.call("GET", KEYS[1]) == ARGV[1] then return redis.call("PEXPIRE", KEYS[1], ARGV[2]) end return 0`)
 
 // releaser returns the release of the lock a claim took with token.
 func (s *Store) releaser(key string, keys []string, token string) func(context.Context, []byte, time.Duration) error {

@@ -136,7 +136,8 @@ func (s *Store) Set(ctx context.Context, key string, value []byte, ttl time.Dura
 	})
 }
 
-// Lock takes the lock named key for ttl with SET NX, and returns a function
+// Lock takes the lock named key for ttl with SET NX (or over a lock without
+// a ttl, which no Store set), and returns a function
 // that deletes it only while it still holds this call's random value. When
 // Lock fails (Redis slow or away), it deletes the lock in the background
 // should its SET NX reach Redis after all.
@@ -147,7 +148,7 @@ func (s *Store) Lock(ctx context.Context, key string, ttl time.Duration) (func()
 	var taken bool
 	err := s.do(ctx, func(ctx context.Context) error {
 		var err error
-		taken, err = s.client.SetNX(ctx, name, value, ttl).Result()
+		taken, err = lock.Run(ctx, s.client, []string{name}, value, ttl.Milliseconds()).Bool()
 		return err
 	})
 	if err != nil {
@@ -183,6 +184,16 @@ func (s *Store) abandon(name, value string) {
 		time.Sleep(wait)
 	}
 }
+
+// lock takes a lock with SET NX PX; a lock without a ttl was not set by a
+// Store, which always sets one, and is taken over rather than waited on.
+var lock = redis.NewScript(`
+if redis.call("SET", KEYS[1], ARGV[1], "NX", "PX", ARGV[2]) then return 1 end
+if redis.call("PTTL", KEYS[1]) == -1 then
+	redis.call("SET", KEYS[1], ARGV[1], "PX", ARGV[2])
+	return 1
+end
+return 0`)
 
 // unlock deletes a lock only if it still holds the value of its taker.
 var unlock = redis.NewScript(`if redis.call("GET", KEYS[1]) == ARGV[1] then return redis.call("DEL", KEYS[1]) end return 0`)

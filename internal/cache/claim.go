@@ -20,6 +20,10 @@ const (
 	// message needs it.
 	fallback = 500 * time.Millisecond
 
+	// maxHold is how much longer than its ttl a holder may keep its lock
+	// by extending it while its fetch runs: a waiter waits that long more.
+	maxHold = time.Minute
+
 	// anyValue is the fresh of a claim that takes the lock whatever the
 	// key holds.
 	anyValue = time.Duration(math.MaxInt64)
@@ -37,7 +41,7 @@ type claim struct {
 // waiting for another's fetch is told when its outcome comes rather than
 // polls for it.
 func (s *Source) claimed(probe bool, key string, c claimer) (outcome, func(outcome)) {
-	for end := time.Now().Add(s.opts.Shared.LockTTL); ; {
+	for end := time.Now().Add(s.opts.Shared.LockTTL + maxHold); ; {
 		cl, err := s.claim(c, key, s.fresh())
 		if err != nil {
 			return s.alone(probe, err), func(outcome) {}
