@@ -27,10 +27,19 @@ import (
 // take (its budget and a second), or until the lock is let go of without
 // an outcome, then fetch on their own. A Store that fails, is slow or
 // panics never fails a token: the source fetches on its own and tells
-// RetryPolicy.Notify and its [Observer] (StoreUnavailable). Each call gets
-// a context that ends within a second, and should return when it ends; one
-// that does not is abandoned then all the same, and while it has not
-// returned, the source's next calls fail at once rather than pile up.
+// RetryPolicy.Notify and its [Observer] (StoreUnavailable). A process makes
+// at most 16 calls of one Store at a time; a call beyond them waits its
+// turn, which is not trouble (a burst, as when every source starts at
+// once). Each call gets a context that ends within a second of its turn,
+// and should return when it ends; one that does not is abandoned then all
+// the same, and while it has not returned, the next calls of every source
+// on that Store fail at once rather than pile up.
+//
+// Every value a source stores names the key it was stored at, and is
+// checked on read: a value that a Store returns for another key (another
+// identity's) is ignored and reported as StoreUnavailable. A token taken
+// from a Store lives a day at most, as a fetched one does, and a failure's
+// texts are cut to a few KiB and rid of control characters.
 //
 // Keys name a source's identity (provider, endpoint, client id or tenant,
 // and the secret; a Flinks refresh source by its refresh token) as a

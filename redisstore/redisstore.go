@@ -12,6 +12,16 @@
 // copied to another key is never served: it counts as none, and the next
 // token overwrites it. Keys hold no secret. Every operation has a short
 // timeout, and the sources fetch on their own while Redis is away.
+//
+// A Store is a [tokensource.StoreClaimer]: a rollover costs each replica
+// about one round trip. A Lua script reads a key and takes its lock at
+// once; another writes the outcome, lets go of the lock and, only if a
+// replica waits, publishes the key on the channel Prefix + "written", to
+// which each Store subscribes once, on its first Claim, with a connection
+// of its own. A holder extends its lock while its fetch runs. The keys of
+// one identity (Prefix{key}, Prefix{key}:lock, Prefix{key}:waiting) share a
+// hash tag, so the scripts run on a Redis Cluster. docs/SCALE.md gives the
+// load of a fleet, measured.
 package redisstore
 
 import (
@@ -35,7 +45,9 @@ import (
 
 // Options configure a [Store].
 type Options struct {
-	// Prefix is put before every key. Optional; default "tokensource:".
+	// Prefix is put before every key, which follows it in braces (a hash
+	// tag), and names the Store's channel. It must not hold { or }.
+	// Optional; default "tokensource:".
 	Prefix string
 	// EncryptionKey, 32 bytes, seals every value with AES-256-GCM before it
 	// reaches Redis. Every replica that shares tokens needs the same key.
@@ -45,9 +57,11 @@ type Options struct {
 	// read the tokens. It must be set explicitly when EncryptionKey is
 	// empty.
 	Plaintext bool
-	// Timeout bounds each Redis operation, whatever the client's own
-	// timeouts; past it the sources fetch on their own. Optional; default
-	// 250ms.
+	// Timeout bounds how long an operation waits while Redis answers
+	// nothing, whatever the client's own timeouts; past it the sources
+	// fetch on their own. An operation waiting for a connection of the
+	// client's pool, or behind others while Redis answers them (a burst),
+	// waits longer: that is not Redis being away. Optional; default 250ms.
 	Timeout time.Duration
 }
 
@@ -65,7 +79,10 @@ type Store struct {
 var _ tokensource.Store = (*Store)(nil)
 
 // New returns a Store on client. It returns an error for an encryption key
-// that is not 32 bytes long, and for neither a key nor Plaintext.
+// that is not 32 bytes long, for neither a key nor Plaintext, and for a
+// Prefix with a brace. It adds a hook to client that notes when Redis last
+// answered (a connection made, a command answered); it runs as many
+// operations at once as the client's pool has connections.
 func New(client redis.UniversalClient, opts Options) (*Store, error) {
 	s := &Store{client: client, prefix: opts.Prefix, timeout: opts.Timeout}
 	switch {
