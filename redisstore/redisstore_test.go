@@ -39,6 +39,7 @@ func TestNewRefusesUnsafeOptions(t *testing.T) {
 		{"neither a key nor Plaintext", redisstore.Options{}, "redisstore: Options.EncryptionKey is required; set Options.Plaintext to store tokens unencrypted"},
 		{"a 16-byte key", redisstore.Options{EncryptionKey: make([]byte, 16)}, "redisstore: Options.EncryptionKey must be 32 bytes for AES-256, not 16"},
 		{"a key and Plaintext", redisstore.Options{EncryptionKey: testKey, Plaintext: true}, "redisstore: Options.EncryptionKey and Options.Plaintext exclude each other"},
+		{"a prefix with a brace", redisstore.Options{EncryptionKey: testKey, Prefix: "app{1}:"}, "redisstore: Options.Prefix must not hold { or }: each key's hash tag follows it"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := redisstore.New(client, tc.opts)

@@ -8,7 +8,9 @@
 // the last min(L/2, 5m) of its life (its window; never less than the margin)
 // starts a renewal in the background and is served the current token, as
 // are the calls after it; only past the margin does a call wait for the
-// renewal or see its failure. A source nobody calls sends nothing and runs
+// renewal or see its failure. A source that shares through a store opens
+// its window later, at a point it draws for each token (see spread), so
+// that the replicas of a fleet do not all renew at once. A source nobody calls sends nothing and runs
 // no goroutine.
 //
 // The walk of one call: [Source.TokenContext] reads the current state with
