@@ -222,10 +222,16 @@ var unlock = redis.NewScript(`if redis.call("GET", KEYS[1]) == ARGV[1] then retu
 // them (a burst) waits for as long as ctx allows, and is not counted as
 // Redis being away.
 func (s *Store) do(ctx context.Context, op func(context.Context) error) error {
+	wait := ctx
+	if _, ok := ctx.Deadline(); !ok { // the Store's own background calls: a minute at most
+		var cancel context.CancelFunc
+		wait, cancel = context.WithTimeout(ctx, maxHold)
+		defer cancel()
+	}
 	select {
 	case s.turns <- struct{}{}:
-	case <-ctx.Done():
-		return fmt.Errorf("redisstore: no connection free before the call ended: %w", context.Cause(ctx))
+	case <-wait.Done():
+		return fmt.Errorf("redisstore: no connection free before the call ended: %w", context.Cause(wait))
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
