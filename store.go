@@ -9,6 +9,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/fintechauth/tokensource/internal/cache"
+	"github.com/fintechauth/tokensource/internal/wire"
 )
 
 // Store shares tokens and failures among the sources of many processes, so
@@ -24,10 +25,19 @@ import (
 // take (its budget and a second), or until the lock is let go of without
 // an outcome, then fetch on their own. A Store that fails, is slow or
 // panics never fails a token: the source fetches on its own and tells
-// RetryPolicy.Notify and its [Observer] (StoreUnavailable). Each call gets
-// a context that ends within a second, and should return when it ends; one
-// that does not is abandoned then all the same, and while it has not
-// returned, the source's next calls fail at once rather than pile up.
+// RetryPolicy.Notify and its [Observer] (StoreUnavailable). A process makes
+// at most 16 calls of one Store at a time; a call beyond them waits its
+// turn, which is not trouble (a burst, as when every source starts at
+// once). Each call gets a context that ends within a second of its turn,
+// and should return when it ends; one that does not is abandoned then all
+// the same, and while it has not returned, the next calls of every source
+// on that Store fail at once rather than pile up.
+//
+// Every value a source stores names the key it was stored at, and is
+// checked on read: a value that a Store returns for another key (another
+// identity's) is ignored and reported as StoreUnavailable. A token taken
+// from a Store lives a day at most, as a fetched one does, and a failure's
+// texts are cut to a few KiB and rid of control characters.
 //
 // Keys name a source's identity (provider, endpoint, client id or tenant,
 // and the secret; a Flinks refresh source by its refresh token) as a
@@ -45,6 +55,35 @@ type Store interface {
 	// a function that releases it if this call still holds it; it returns
 	// a nil function if somebody else holds the lock.
 	Lock(ctx context.Context, key string, ttl time.Duration) (unlock func(), err error)
+}
+
+// StoreClaimer is a [Store] that also reads a key and takes its lock in one
+// call, shares an outcome and lets go of the lock in one call, and tells a
+// process waiting for another's fetch when its outcome comes. A source
+// whose Store implements it uses Claim in place of Get, Lock and Set: a
+// rollover then costs each replica about one call, and no polling. A Store
+// without it works as before. redisstore implements it.
+//
+// Claim returns the value at key (nil if none) and, unless that value
+// will live longer than fresh (a newer token than the caller's, which it
+// will adopt), takes the lock named key for ttl if nobody holds it. If it
+// took the lock, release is not nil: release stores value at key for its
+// ttl (nothing if value is nil) and lets go of the lock if this call still
+// holds it, in one step. If somebody else holds the lock, written is not
+// nil: it is closed once key is written or the lock let go of, or after a
+// short while if the Store cannot tell; the caller then claims again. If
+// it did not try the lock (the value is fresh), both are nil.
+//
+// A Claim's lock should last as long as its holder's fetch, hooks
+// included: the Store may extend it until release, for up to a minute past
+// its ttl (a holder that dies then blocks nobody past one ttl), and a
+// waiter waits for as long as it is held, up to ttl and a minute. A lock
+// without a ttl was not set by a Store: Claim takes it over rather than
+// wait for it.
+type StoreClaimer interface {
+	Store
+	Claim(ctx context.Context, key string, ttl, fresh time.Duration) (value []byte,
+		release func(ctx context.Context, value []byte, ttl time.Duration) error, written <-chan struct{}, err error)
 }
 
 // shared says how a source with the Store key that key returns shares its
@@ -84,6 +123,10 @@ func encodeErr(err error) json.RawMessage {
 func decodeErr(b json.RawMessage) error {
 	var se sharedError
 	_ = json.Unmarshal(b, &se)
+	se.Text, se.Message = wire.Bounded(se.Text, maxSharedText), wire.Bounded(se.Message, maxSharedText)
+	se.Code, se.SubCode = wire.Bounded(se.Code, maxSharedField), wire.Bounded(se.SubCode, maxSharedField)
+	se.RequestID = wire.Bounded(se.RequestID, maxSharedField)
+	se.RetryAfter = min(max(se.RetryAfter, 0), cache.MaxWait)
 	err := errors.New("tokensource: " + se.Text)
 	if se.Status != 0 {
 		err = &Error{StatusCode: se.Status, Code: se.Code, SubCode: se.SubCode, Message: se.Message,
@@ -94,3 +137,11 @@ func decodeErr(b json.RawMessage) error {
 	}
 	return wrap(err, "another process's fetch failed")
 }
+
+// The longest texts of a failure adopted from a Store: its message, and
+// each of its codes. What another process wrote is not trusted to be
+// short, nor to hold no control character that would forge a log line.
+const (
+	maxSharedText  = 2048
+	maxSharedField = 256
+)

@@ -72,7 +72,7 @@ func TestTheDocumentedACLGivesThePrefixToTheServiceAlone(t *testing.T) {
 	require.NoError(t, err)
 	assert.Empty(t, denied, "nothing the Store runs is denied")
 
-	keys, err := admin.Keys(ctx, "tokensource:oauth:*").Result()
+	keys, err := admin.Keys(ctx, "tokensource:{oauth:*").Result()
 	require.NoError(t, err)
 	require.NotEmpty(t, keys)
 	other := as("other", "other-password")

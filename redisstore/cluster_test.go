@@ -41,7 +41,7 @@ func TestAFleetOnARedisClusterFetchesOncePerRollover(t *testing.T) {
 	var mu sync.Mutex // ForEachMaster calls on every primary at once
 	slots, perNode := map[int64]bool{}, map[string]int{}
 	require.NoError(t, c.ForEachMaster(context.Background(), func(ctx context.Context, node *redis.Client) error {
-		keys, err := node.Keys(ctx, "tokensource:oauth:*").Result()
+		keys, err := node.Keys(ctx, "tokensource:{oauth:*").Result()
 		mu.Lock()
 		defer mu.Unlock()
 		for _, k := range keys {

@@ -37,6 +37,9 @@ func TestMain(m *testing.M) {
 	if os.Getenv(fleetEnv) != "" {
 		os.Exit(member())
 	}
+	if os.Getenv(scaleEnv) != "" {
+		os.Exit(scaleMember())
+	}
 	dir, err := os.MkdirTemp("", "redisstore-example")
 	if err != nil {
 		log.Fatal(err)

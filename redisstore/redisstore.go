@@ -12,6 +12,16 @@
 // copied to another key is never served: it counts as none, and the next
 // token overwrites it. Keys hold no secret. Every operation has a short
 // timeout, and the sources fetch on their own while Redis is away.
+//
+// A Store is a [tokensource.StoreClaimer]: a rollover costs each replica
+// about one round trip. A Lua script reads a key and takes its lock at
+// once; another writes the outcome, lets go of the lock and, only if a
+// replica waits, publishes the key on the channel Prefix + "written", to
+// which each Store subscribes once, on its first Claim, with a connection
+// of its own. A holder extends its lock while its fetch runs. The keys of
+// one identity (Prefix{key}, Prefix{key}:lock, Prefix{key}:waiting) share a
+// hash tag, so the scripts run on a Redis Cluster. docs/SCALE.md gives the
+// load of a fleet, measured.
 package redisstore
 
 import (
@@ -20,6 +30,10 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"net"
+	"runtime"
+	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -29,7 +43,9 @@ import (
 
 // Options configure a [Store].
 type Options struct {
-	// Prefix is put before every key. Optional; default "tokensource:".
+	// Prefix is put before every key, which follows it in braces (a hash
+	// tag), and names the Store's channel. It must not hold { or }.
+	// Optional; default "tokensource:".
 	Prefix string
 	// EncryptionKey, 32 bytes, seals every value with AES-256-GCM before it
 	// reaches Redis. Every replica that shares tokens needs the same key,
@@ -46,10 +62,11 @@ type Options struct {
 	// Each value names the key that sealed it by an id (an HMAC of a label
 	// under the key, never the key). A value sealed with a key the Store
 	// does not hold fails one Get per key id with ErrUnreadable, and counts
-	// as none after that. Values written by versions before PreviousKeys
-	// open with any of the keys; those versions cannot open what this one
-	// writes, so while a deploy mixes them the older replicas fetch on
-	// their own.
+	// as none after that.
+	//
+	// Versions before PreviousKeys kept values under other key names: while
+	// a deploy mixes them with this one, the two share nothing, and each
+	// fetches on its own; no call fails.
 	PreviousKeys [][]byte
 	// Plaintext stores values unencrypted. It must be set explicitly when
 	// EncryptionKey is empty, and excludes EncryptionKey and PreviousKeys.
@@ -68,25 +85,32 @@ type Options struct {
 	//
 	// A Cluster client also needs +cluster|slots.
 	Plaintext bool
-	// Timeout bounds each Redis operation, whatever the client's own
-	// timeouts; past it the sources fetch on their own. Optional; default
-	// 250ms.
+	// Timeout bounds how long an operation waits while Redis answers
+	// nothing, whatever the client's own timeouts; past it the sources
+	// fetch on their own. An operation waiting for a connection of the
+	// client's pool, or behind others while Redis answers them (a burst),
+	// waits longer: that is not Redis being away. Optional; default 250ms.
 	Timeout time.Duration
 }
 
 // Store is a tokensource.Store on Redis. It is safe for concurrent use.
 type Store struct {
-	client  redis.UniversalClient
-	prefix  string
-	keys    *keyring // nil for plaintext
-	timeout time.Duration
+	client   redis.UniversalClient
+	prefix   string
+	keys     *keyring // nil for plaintext
+	timeout  time.Duration
+	turns    chan struct{} // one per connection of the client's pool: a command holds one while it runs
+	answered atomic.Int64  // Unix ns of Redis's last answer
+	watch    *watch
 }
 
 var _ tokensource.Store = (*Store)(nil)
 
 // New returns a Store on client. It returns an error for a key that is not
-// 32 bytes long or that repeats another, and for neither a key nor
-// Plaintext.
+// 32 bytes long or that repeats another, for neither a key nor Plaintext,
+// and for a Prefix with a brace. It adds a hook to client that notes when
+// Redis last answered (a connection made, a command answered); it runs as
+// many operations at once as the client's pool has connections.
 func New(client redis.UniversalClient, opts Options) (*Store, error) {
 	s := &Store{client: client, prefix: opts.Prefix, timeout: opts.Timeout}
 	switch {
@@ -98,6 +122,8 @@ func New(client redis.UniversalClient, opts Options) (*Store, error) {
 		return nil, errors.New("redisstore: Options.EncryptionKey is required; set Options.Plaintext to store tokens unencrypted")
 	case len(opts.EncryptionKey) != 0 && opts.Plaintext:
 		return nil, errors.New("redisstore: Options.EncryptionKey and Options.Plaintext exclude each other")
+	case strings.ContainsAny(opts.Prefix, "{}"):
+		return nil, errors.New("redisstore: Options.Prefix must not hold { or }: each key's hash tag follows it")
 	}
 	var err error
 	if s.keys, err = newKeyring(opts); err != nil {
@@ -109,6 +135,9 @@ func New(client redis.UniversalClient, opts Options) (*Store, error) {
 	if s.timeout == 0 {
 		s.timeout = 250 * time.Millisecond
 	}
+	s.turns = make(chan struct{}, poolSize(client))
+	client.AddHook(progress{&s.answered})
+	s.watch = &watch{client: client, channel: s.prefix + "written", waiting: map[string]*waits{}}
 	return s, nil
 }
 
@@ -128,7 +157,7 @@ func (s *Store) Get(ctx context.Context, key string) ([]byte, error) {
 	var sealed []byte
 	err := s.do(ctx, func(ctx context.Context) error {
 		var err error
-		sealed, err = s.client.Get(ctx, s.prefix+key).Bytes()
+		sealed, err = s.client.Get(ctx, s.names(key)[0]).Bytes()
 		if errors.Is(err, redis.Nil) {
 			sealed, err = nil, nil
 		}
@@ -137,29 +166,31 @@ func (s *Store) Get(ctx context.Context, key string) ([]byte, error) {
 	if err != nil || sealed == nil {
 		return nil, err
 	}
-	return s.open(s.prefix+key, sealed)
+	return s.open(s.names(key)[0], sealed)
 }
 
 // Set seals value and stores it at key for ttl.
 func (s *Store) Set(ctx context.Context, key string, value []byte, ttl time.Duration) error {
-	sealed := s.seal(s.prefix+key, value)
+	name := s.names(key)[0]
+	sealed := s.seal(name, value)
 	return s.do(ctx, func(ctx context.Context) error {
-		return s.client.Set(ctx, s.prefix+key, sealed, ttl).Err()
+		return s.client.Set(ctx, name, sealed, ttl).Err()
 	})
 }
 
-// Lock takes the lock named key for ttl with SET NX, and returns a function
+// Lock takes the lock named key for ttl with SET NX (or over a lock without
+// a ttl, which no Store set), and returns a function
 // that deletes it only while it still holds this call's random value. When
 // Lock fails (Redis slow or away), it deletes the lock in the background
 // should its SET NX reach Redis after all.
 func (s *Store) Lock(ctx context.Context, key string, ttl time.Duration) (func(), error) {
 	var b [16]byte
 	_, _ = rand.Read(b[:]) // never fails
-	name, value := s.prefix+"lock:"+key, hex.EncodeToString(b[:])
+	name, value := s.names(key)[1], hex.EncodeToString(b[:])
 	var taken bool
 	err := s.do(ctx, func(ctx context.Context) error {
 		var err error
-		taken, err = s.client.SetNX(ctx, name, value, ttl).Result()
+		taken, err = lock.Run(ctx, s.client, []string{name}, value, ttl.Milliseconds()).Bool()
 		return err
 	})
 	if err != nil {
@@ -196,23 +227,103 @@ func (s *Store) abandon(name, value string) {
 	}
 }
 
+// lock takes a lock with SET NX PX; a lock without a ttl was not set by a
+// Store, which always sets one, and is taken over rather than waited on.
+var lock = redis.NewScript(`
+if redis.call("SET", KEYS[1], ARGV[1], "NX", "PX", ARGV[2]) then return 1 end
+if redis.call("PTTL", KEYS[1]) == -1 then
+	redis.call("SET", KEYS[1], ARGV[1], "PX", ARGV[2])
+	return 1
+end
+return 0`)
+
 // unlock deletes a lock only if it still holds the value of its taker.
 var unlock = redis.NewScript(`if redis.call("GET", KEYS[1]) == ARGV[1] then return redis.call("DEL", KEYS[1]) end return 0`)
 
 // do runs op with the Store's timeout, and returns at the timeout even if
-// the client does not heed its context.
+// the client does not heed its context. The timeout runs from op's turn,
+// and only while Redis answers nothing: a command waiting for a
+// connection of the client's pool, or behind others, while Redis answers
+// them (a burst) waits for as long as ctx allows, and is not counted as
+// Redis being away.
 func (s *Store) do(ctx context.Context, op func(context.Context) error) error {
-	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	wait := ctx
+	if _, ok := ctx.Deadline(); !ok { // the Store's own background calls: a minute at most
+		var cancel context.CancelFunc
+		wait, cancel = context.WithTimeout(ctx, maxHold)
+		defer cancel()
+	}
+	select {
+	case s.turns <- struct{}{}:
+	case <-wait.Done():
+		return fmt.Errorf("redisstore: no connection free before the call ended: %w", context.Cause(wait))
+	}
+	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	done := make(chan error, 1)
-	go func() { done <- op(ctx) }()
-	select {
-	case err := <-done:
-		if err != nil {
-			return fmt.Errorf("redisstore: %w", err)
+	go func() {
+		defer func() { <-s.turns }()
+		err := op(ctx)
+		if err == nil || errors.Is(err, redis.Nil) {
+			s.answered.Store(time.Now().UnixNano())
 		}
-		return nil
-	case <-ctx.Done():
-		return fmt.Errorf("redisstore: no answer from Redis within %v: %w", s.timeout, ctx.Err())
+		done <- err
+	}()
+	silence := time.NewTimer(s.timeout)
+	defer silence.Stop()
+	for {
+		select {
+		case err := <-done:
+			if err != nil {
+				return fmt.Errorf("redisstore: %w", err)
+			}
+			return nil
+		case <-ctx.Done():
+			return fmt.Errorf("redisstore: no answer from Redis before the call ended: %w", context.Cause(ctx))
+		case <-silence.C:
+			if quiet := time.Since(time.Unix(0, s.answered.Load())); quiet < s.timeout {
+				silence.Reset(s.timeout - quiet) // Redis answers others: a burst, not trouble
+				continue
+			}
+			return fmt.Errorf("redisstore: no answer from Redis within %v: %w", s.timeout, context.DeadlineExceeded)
+		}
 	}
+}
+
+// progress is the client hook that tells a Store that Redis answers: a
+// connection made, or a command answered.
+type progress struct{ answered *atomic.Int64 }
+
+func (p progress) DialHook(next redis.DialHook) redis.DialHook {
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		c, err := next(ctx, network, addr)
+		if err == nil {
+			p.answered.Store(time.Now().UnixNano())
+		}
+		return c, err
+	}
+}
+
+func (p progress) ProcessHook(next redis.ProcessHook) redis.ProcessHook { return next }
+
+func (p progress) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return next
+}
+
+// poolSize is the size of client's pool of connections (per node of a
+// Cluster), or go-redis's default.
+func poolSize(client redis.UniversalClient) int {
+	size := 0
+	switch c := client.(type) {
+	case *redis.Client:
+		size = c.Options().PoolSize
+	case *redis.ClusterClient:
+		size = c.Options().PoolSize
+	case *redis.Ring:
+		size = c.Options().PoolSize
+	}
+	if size <= 0 {
+		size = 10 * runtime.GOMAXPROCS(0)
+	}
+	return size
 }

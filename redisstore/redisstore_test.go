@@ -39,6 +39,7 @@ func TestNewRefusesUnsafeOptions(t *testing.T) {
 		{"neither a key nor Plaintext", redisstore.Options{}, "redisstore: Options.EncryptionKey is required; set Options.Plaintext to store tokens unencrypted"},
 		{"a 16-byte key", redisstore.Options{EncryptionKey: make([]byte, 16)}, "redisstore: Options.EncryptionKey must be 32 bytes for AES-256, not 16"},
 		{"a key and Plaintext", redisstore.Options{EncryptionKey: testKey, Plaintext: true}, "redisstore: Options.EncryptionKey and Options.Plaintext exclude each other"},
+		{"a prefix with a brace", redisstore.Options{EncryptionKey: testKey, Prefix: "app{1}:"}, "redisstore: Options.Prefix must not hold { or }: each key's hash tag follows it"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := redisstore.New(client, tc.opts)
@@ -57,7 +58,7 @@ func TestValuesAreSealedAndBoundToTheirKey(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, value, got)
 
-	raw, err := r.client(t).Get(ctx, "tokensource:fliqa:abc").Bytes()
+	raw, err := r.client(t).Get(ctx, "tokensource:{fliqa:abc}").Bytes()
 	require.NoError(t, err)
 	assert.NotContains(t, string(raw), "secret-access-token", "sealed before it reaches Redis")
 
@@ -68,11 +69,11 @@ func TestValuesAreSealedAndBoundToTheirKey(t *testing.T) {
 		{"tampered with", func(t *testing.T) (*redisstore.Store, string) {
 			tampered := bytes.Clone(raw)
 			tampered[len(tampered)-1] ^= 1
-			require.NoError(t, r.client(t).Set(ctx, "tokensource:fliqa:tampered", tampered, time.Minute).Err())
+			require.NoError(t, r.client(t).Set(ctx, "tokensource:{fliqa:tampered}", tampered, time.Minute).Err())
 			return s, "fliqa:tampered"
 		}},
 		{"copied to another key", func(t *testing.T) (*redisstore.Store, string) {
-			require.NoError(t, r.client(t).Set(ctx, "tokensource:fliqa:other", raw, time.Minute).Err())
+			require.NoError(t, r.client(t).Set(ctx, "tokensource:{fliqa:other}", raw, time.Minute).Err())
 			return s, "fliqa:other"
 		}},
 		{"sealed with another key", func(t *testing.T) (*redisstore.Store, string) {
@@ -82,7 +83,7 @@ func TestValuesAreSealedAndBoundToTheirKey(t *testing.T) {
 			return newStore(t, r, redisstore.Options{Plaintext: true}), "fliqa:abc"
 		}},
 		{"garbage", func(t *testing.T) (*redisstore.Store, string) {
-			require.NoError(t, r.client(t).Set(ctx, "tokensource:fliqa:garbage", "\x01x", time.Minute).Err())
+			require.NoError(t, r.client(t).Set(ctx, "tokensource:{fliqa:garbage}", "\x01x", time.Minute).Err())
 			return s, "fliqa:garbage"
 		}},
 	} {
@@ -97,7 +98,7 @@ func TestValuesAreSealedAndBoundToTheirKey(t *testing.T) {
 	t.Run("plaintext when asked for", func(t *testing.T) {
 		p := newStore(t, r, redisstore.Options{Plaintext: true, Prefix: "plain:"})
 		require.NoError(t, p.Set(ctx, "k", value, time.Minute))
-		raw, err := r.client(t).Get(ctx, "plain:k").Bytes()
+		raw, err := r.client(t).Get(ctx, "plain:{k}").Bytes()
 		require.NoError(t, err)
 		assert.Contains(t, string(raw), "secret-access-token")
 		got, err := p.Get(ctx, "k")

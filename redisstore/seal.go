@@ -13,11 +13,12 @@ import (
 	"sync"
 )
 
-// The first byte of a value says how it is stored.
+// The first byte of a value says how it is stored. (1 was a sealed value
+// without a key id, as versions before PreviousKeys wrote it, under key
+// names this version does not read.)
 const (
-	plain  byte = 0
-	sealed byte = 1 // AES-256-GCM: a 12-byte nonce, then the ciphertext; as versions before PreviousKeys wrote it
-	keyed  byte = 2 // AES-256-GCM: the sealing key's id, a 12-byte nonce, then the ciphertext
+	plain byte = 0
+	keyed byte = 2 // AES-256-GCM: the sealing key's id, a 12-byte nonce, then the ciphertext
 )
 
 // keyID names a key in a sealed value: the first bytes of an HMAC of a
@@ -117,8 +118,6 @@ func (s *Store) open(name string, stored []byte) ([]byte, error) {
 			return nil, ErrUnreadable
 		}
 		return stored[1:], nil
-	case stored[0] == sealed:
-		return s.keys.openUnkeyed(name, stored[1:])
 	case stored[0] == keyed && len(stored) >= 1+len(keyID{})+12:
 		var id keyID
 		copy(id[:], stored[1:])
@@ -145,21 +144,6 @@ func (kr *keyring) open(id keyID, name string, stored []byte) ([]byte, error) {
 		return nil, unknownKeyError{id}
 	}
 	return nil, nil
-}
-
-// openUnkeyed opens a value without a key id, which names the key that
-// sealed it by no more than opening: each key is tried.
-func (kr *keyring) openUnkeyed(name string, stored []byte) ([]byte, error) {
-	for _, k := range kr.keys {
-		if len(stored) < k.aead.NonceSize() {
-			break
-		}
-		n := k.aead.NonceSize()
-		if value, err := k.aead.Open(nil, stored[:n], stored[n:], []byte(name)); err == nil {
-			return value, nil
-		}
-	}
-	return nil, ErrUnreadable
 }
 
 // report says whether the unknown key id is to be reported: the first

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"golang.org/x/oauth2"
@@ -37,16 +38,17 @@ func patientConfig(fake *tokensourcetest.AbbeyCross, store tokensource.Store) *t
 // outcome, without the prefix, once the source has stored it and let go of
 // its lock: a caller gets its token before the store is written.
 func storeKey(t *testing.T, r *redisServer) string {
+	c := r.client(t)
 	var keys []string
 	require.Eventually(t, func() bool {
 		var err error
-		keys, err = r.client(t).Keys(context.Background(), "tokensource:oauth:*").Result()
+		keys, err = c.Keys(context.Background(), "tokensource:{oauth:*}").Result()
 		require.NoError(t, err)
-		locks, err := r.client(t).Keys(context.Background(), "tokensource:lock:*").Result()
+		locks, err := c.Keys(context.Background(), "tokensource:*:lock").Result()
 		require.NoError(t, err)
 		return len(keys) == 1 && len(locks) == 0
 	}, time.Minute, time.Millisecond, "the outcome stored and the lock let go of")
-	return strings.TrimPrefix(keys[0], "tokensource:")
+	return strings.TrimSuffix(strings.TrimPrefix(keys[0], "tokensource:{"), "}")
 }
 
 func TestAWaiterTakesTheLockItsHolderLetsGoOf(t *testing.T) {
@@ -74,7 +76,7 @@ func TestADeadHoldersLockHoldsNoOnePastItsExpiry(t *testing.T) {
 	_, err := patientConfig(fake, store).TokenSource(context.Background()).Token()
 	require.NoError(t, err)
 	key := storeKey(t, r)
-	require.NoError(t, r.client(t).Del(context.Background(), "tokensource:"+key).Err())
+	require.NoError(t, r.client(t).Del(context.Background(), "tokensource:{"+key+"}").Err())
 
 	taken := time.Now()
 	unlock, err := store.Lock(context.Background(), key, time.Second) // a holder that dies holding it
@@ -96,7 +98,7 @@ func TestALockThatTimedOutIsLetGoOf(t *testing.T) {
 	assert.Nil(t, unlock)
 	r.resume() // the SET NX, sent before the timeout, now takes the lock
 	assert.Eventually(t, func() bool {
-		n, err := r.client(t).Exists(context.Background(), "tokensource:lock:k").Result()
+		n, err := r.client(t).Exists(context.Background(), "tokensource:{k}:lock").Result()
 		return err == nil && n == 0
 	}, 5*time.Second, 20*time.Millisecond, "nobody holds the lock, so nobody may keep it")
 	unlock, err = store.Lock(context.Background(), "k", time.Minute)
@@ -258,4 +260,91 @@ func TestAReplicaWithAnotherKeyIsToldSo(t *testing.T) {
 	require.Len(t, notified, 1)
 	assert.ErrorIs(t, notified[0], redisstore.ErrUnreadable)
 	assert.Contains(t, obs.kinds, tokensource.StoreUnavailable)
+}
+
+func TestASlowFetchKeepsItsLock(t *testing.T) {
+	r := startRedis(t)
+	fake := tokensourcetest.NewFlinks(t)
+	inHook, hookDone := make(chan struct{}), make(chan struct{})
+	var hooked atomic.Int32
+	replica := func() *tokensource.FlinksConfig { // each its own client, as a process has
+		return &tokensource.FlinksConfig{ClientID: fake.ClientID, ClientSecret: fake.ClientSecret, BaseURL: fake.URL,
+			RedirectURL: fake.RedirectURL, Store: newStore(t, r, redisstore.Options{EncryptionKey: testKey}),
+			Retry: &tokensource.RetryPolicy{MaxElapsedTime: 500 * time.Millisecond}, // a lock of 1.5s
+			OnNewToken: func(*oauth2.Token) {
+				if hooked.Add(1) == 2 { // the refresh's: as slow as a database write on a bad day
+					close(inHook)
+					time.Sleep(3 * time.Second)
+					close(hookDone)
+				}
+			}}
+	}
+	first, err := replica().Exchange(context.Background(), fake.Code())
+	require.NoError(t, err)
+	loaded := &oauth2.Token{RefreshToken: first.RefreshToken}
+
+	a, b := replica().TokenSource(context.Background(), loaded), replica().TokenSource(context.Background(), loaded)
+	got := make(chan *oauth2.Token, 1)
+	go func() {
+		tok, err := a.Token()
+		assert.NoError(t, err)
+		got <- tok
+	}()
+	<-inHook
+	tok, err := b.Token()
+	require.NoError(t, err)
+	select {
+	case <-hookDone:
+	default:
+		t.Fatal("b was served before a's fetch ended")
+	}
+	assert.Equal(t, (<-got).AccessToken, tok.AccessToken, "b waited for a's token")
+	assert.Equal(t, 2, fake.Requests(), "the exchange, and one refresh for both")
+}
+
+func TestADeadClaimersLockHoldsNoOnePastItsTTL(t *testing.T) {
+	r := startRedis(t)
+	fake := tokensourcetest.NewAbbeyCross(t)
+	store := newStore(t, r, redisstore.Options{EncryptionKey: testKey})
+	_, err := patientConfig(fake, store).TokenSource(context.Background()).Token()
+	require.NoError(t, err)
+	key := storeKey(t, r)
+	require.NoError(t, r.client(t).Del(context.Background(), "tokensource:{"+key+"}").Err())
+
+	dying := redis.NewClient(&redis.Options{Addr: r.addr})
+	holder, err := redisstore.New(dying, redisstore.Options{EncryptionKey: testKey})
+	require.NoError(t, err)
+	taken := time.Now()
+	_, release, _, err := holder.Claim(context.Background(), key, time.Second, 0)
+	require.NoError(t, err)
+	require.NotNil(t, release)
+	dying.Close() // the holder's process dies: nobody extends its lock
+	_, err = patientConfig(fake, store).TokenSource(context.Background()).Token()
+	require.NoError(t, err)
+	assert.Less(t, time.Since(taken), 2*time.Second, "the waiter fetched once the lock expired at 1s")
+	assert.Equal(t, 2, fake.Requests())
+}
+
+func TestALockWithoutATTLIsRepaired(t *testing.T) {
+	r := startRedis(t)
+	fake := tokensourcetest.NewAbbeyCross(t)
+	store := newStore(t, r, redisstore.Options{EncryptionKey: testKey})
+	_, err := patientConfig(fake, store).TokenSource(context.Background()).Token()
+	require.NoError(t, err)
+	key := storeKey(t, r)
+	c := r.client(t)
+	require.NoError(t, c.Del(context.Background(), "tokensource:{"+key+"}").Err())
+	require.NoError(t, c.Set(context.Background(), "tokensource:{"+key+"}:lock", "set by hand", 0).Err())
+
+	start := time.Now()
+	_, err = patientConfig(fake, store).TokenSource(context.Background()).Token()
+	require.NoError(t, err)
+	assert.Less(t, time.Since(start), time.Second, "taken over, not waited on for the lock's 4s")
+	assert.Equal(t, 2, fake.Requests())
+	assert.Equal(t, key, storeKey(t, r), "its token stored and the lock let go of")
+
+	require.NoError(t, c.Set(context.Background(), "tokensource:{k}:lock", "set by hand", 0).Err())
+	unlock, err := store.Lock(context.Background(), "k", time.Minute)
+	require.NoError(t, err)
+	assert.NotNil(t, unlock, "Lock takes it over too")
 }

@@ -8,7 +8,9 @@
 // the last min(L/2, 5m) of its life (its window; never less than the margin)
 // starts a renewal in the background and is served the current token, as
 // are the calls after it; only past the margin does a call wait for the
-// renewal or see its failure. A source nobody calls sends nothing and runs
+// renewal or see its failure. A source that shares through a store opens
+// its window later, at a point it draws for each token (see spread), so
+// that the replicas of a fleet do not all renew at once. A source nobody calls sends nothing and runs
 // no goroutine.
 //
 // The walk of one call: [Source.TokenContext] reads the current state with
@@ -20,6 +22,7 @@ package cache
 import (
 	"context"
 	"math"
+	"math/rand/v2"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -66,11 +69,12 @@ type Options struct {
 
 // Source is a cached, concurrency-safe oauth2.TokenSource.
 type Source struct {
-	state    atomic.Pointer[state] // nil when there is no token to serve
-	holdOff  atomic.Int64          // Unix ns before which no renewal starts: one runs, or a cool-down lasts
-	front    atomic.Pointer[front] // made on the first call of Token; dropped when a token is invalidated
-	rejected atomic.Pointer[state] // the token last invalidated: neither it nor an older one is adopted
-	stuck    atomic.Int32          // store calls abandoned that have not returned yet
+	state    atomic.Pointer[state]      // nil when there is no token to serve
+	holdOff  atomic.Int64               // Unix ns before which no renewal starts: one runs, or a cool-down lasts
+	front    atomic.Pointer[front]      // made on the first call of Token; dropped when a token is invalidated
+	rejected atomic.Pointer[state]      // the token last invalidated: neither it nor an older one is adopted
+	guard    atomic.Pointer[guard]      // of the store, set on its first call
+	trace    atomic.Pointer[fetchTrace] // the running fetch's callers, kept only with an Observe
 	ctx      context.Context
 	fetcher  Fetcher
 	opts     *Options
@@ -130,8 +134,23 @@ func (s *Source) newState(tok *oauth2.Token, lifetime time.Duration) *state {
 			exp = tok.Expiry.UnixNano()
 		}
 		st.staleAt, st.renewAt = exp-int64(margin), exp-int64(window)
+		if s.opts.Shared != nil {
+			st.renewAt = exp - int64(margin) - int64(float64(window-margin)*spread())
+		}
 	}
 	return st
+}
+
+// spread returns the share of a token's window, between its opening and
+// its margin, that a source sharing through a store leaves before it
+// renews: at least half, so that a renewal has time to end before the
+// margin; mostly a little over half, now and then up to all of it. The
+// sources of a fleet that share one token draw apart, so one of them
+// renews first, well ahead of the next (as XFetch spreads recomputes:
+// 1-U^c is about c·Exp(1) while small), and the others adopt its token
+// rather than wait for its lock.
+func spread() float64 {
+	return 0.5 + 0.5*(1-math.Pow(rand.Float64(), 0.25))
 }
 
 // Token returns a copy of the current token, fetching one if there is
@@ -206,7 +225,7 @@ func (s *Source) Invalidate(tok *oauth2.Token) bool {
 	if !s.drop(tok) {
 		return false
 	}
-	s.observe(Event{Kind: Invalidated})
+	s.Observe(Event{Kind: Invalidated})
 	return true
 }
 

@@ -51,24 +51,16 @@ type fetchTrace struct {
 	joined []context.Context
 }
 
-// traces holds the fetchTrace of each source with an Observe and a running
-// fetch: a source without an observer pays nothing for it.
-var traces sync.Map // *Source to *fetchTrace
-
 // traceStart records that a fetch started by the call of ctx runs.
 func (s *Source) traceStart(ctx context.Context) {
 	if s.opts.Observe != nil {
-		traces.Store(s, &fetchTrace{call: context.WithoutCancel(ctx)})
+		s.trace.Store(&fetchTrace{call: context.WithoutCancel(ctx)})
 	}
 }
 
 // traceJoin records that the call of ctx waits for the running fetch.
 func (s *Source) traceJoin(ctx context.Context) {
-	if s.opts.Observe == nil {
-		return
-	}
-	if v, ok := traces.Load(s); ok {
-		t := v.(*fetchTrace)
+	if t := s.trace.Load(); t != nil {
 		t.mu.Lock()
 		if len(t.joined) < maxJoined {
 			t.joined = append(t.joined, context.WithoutCancel(ctx))
@@ -78,11 +70,7 @@ func (s *Source) traceJoin(ctx context.Context) {
 }
 
 // traceEnd forgets the running fetch's trace.
-func (s *Source) traceEnd() {
-	if s.opts.Observe != nil {
-		traces.Delete(s)
-	}
-}
+func (s *Source) traceEnd() { s.trace.Store(nil) }
 
 // Observe tells Options.Observe of e. An event of the running fetch without
 // a context gets the context of the call that started it, and the one that
@@ -94,8 +82,7 @@ func (s *Source) Observe(e Event) {
 	}
 	if e.Context == nil {
 		e.Context = context.Background()
-		if v, ok := traces.Load(s); ok && ofTheFetch(e.Kind) {
-			t := v.(*fetchTrace)
+		if t := s.trace.Load(); t != nil && ofTheFetch(e.Kind) {
 			e.Context = t.call
 			if e.Kind == FetchEnded {
 				t.mu.Lock()
@@ -111,9 +98,6 @@ func (s *Source) Observe(e Event) {
 func ofTheFetch(k Kind) bool {
 	return k == FetchEnded || k == Retrying || k == Adopted || k == StoreUnavailable
 }
-
-// observe is Observe, as the cache names it.
-func (s *Source) observe(e Event) { s.Observe(e) }
 
 // notify tells Notify of err; a panic in it is ignored.
 func (s *Source) notify(err error, wait time.Duration) {

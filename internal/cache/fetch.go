@@ -76,9 +76,9 @@ func (s *Source) wait(ctx context.Context) (*oauth2.Token, error) {
 // waited tells the observer how long a call waited for a fetch, if it did.
 func (s *Source) waited(ctx context.Context, began time.Time, err error) {
 	if !began.IsZero() {
-		s.observe(Event{Kind: Waited, Duration: time.Since(began), Err: err, Context: ctx})
+		s.Observe(Event{Kind: Waited, Duration: time.Since(began), Err: err, Context: ctx})
 	} else if err != nil {
-		s.observe(Event{Kind: CoolingDown, Err: err, Context: ctx})
+		s.Observe(Event{Kind: CoolingDown, Err: err, Context: ctx})
 	}
 }
 
@@ -129,7 +129,7 @@ func (s *Source) run(probe bool, done chan<- outcome) {
 		release(o)
 		if done == nil && o.err != nil && s.ctx.Err() == nil {
 			s.notify(o.err, o.wait)
-			s.observe(Event{Kind: RenewalFailed, Err: o.err, Wait: o.wait, Context: context.Background()})
+			s.Observe(Event{Kind: RenewalFailed, Err: o.err, Wait: o.wait, Context: context.Background()})
 		}
 	}()
 	o, release = s.obtain(probe)

@@ -18,6 +18,3 @@ func Protect(what string, hook func() error) (err error) {
 	}()
 	return hook()
 }
-
-// protect is [Protect], as the store's calls name it.
-func protect(what string, hook func() error) error { return Protect(what, hook) }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"time"
 
 	"golang.org/x/oauth2"
@@ -38,12 +37,8 @@ type Shared struct {
 
 const (
 	// poll is how often a process waiting for another's fetch looks for
-	// its outcome, and for its lock.
+	// its outcome, and for its lock, when its Store cannot tell it.
 	poll = 50 * time.Millisecond
-
-	// storeTimeout bounds each call of a Store: one that has not returned
-	// by then is abandoned, and the source goes on without the store.
-	storeTimeout = time.Second
 
 	// maxEntryTTL bounds how long a store keeps what a source shares: a
 	// token that claims to live for years is kept a day.
@@ -66,6 +61,9 @@ func (s *Source) obtain(probe bool) (o outcome, release func(outcome)) {
 		return s.send(probe), func(outcome) {}
 	}
 	key := sh.Key()
+	if c, ok := sh.Store.(claimer); ok {
+		return s.claimed(probe, key, c)
+	}
 	seen, err := s.load(key)
 	if err != nil {
 		return s.alone(probe, err), func(outcome) {}
@@ -141,7 +139,7 @@ func (s *Source) send(probe bool) outcome {
 func (s *Source) storeTrouble(err error) {
 	if s.ctx.Err() == nil {
 		s.notify(err, 0)
-		s.observe(Event{Kind: StoreUnavailable, Err: err})
+		s.Observe(Event{Kind: StoreUnavailable, Err: err})
 	}
 }
 
@@ -149,6 +147,7 @@ func (s *Source) storeTrouble(err error) {
 // latest failure.
 type entry struct {
 	Version int            `json:"v"`
+	Key     string         `json:"key"`   // the store key it was saved at: the identity it belongs to
 	Stamp   int64          `json:"stamp"` // when it was saved, in ns of the writer's clock: tells a waiter that an outcome came
 	Token   *sharedToken   `json:"token,omitempty"`
 	Failure *sharedFailure `json:"failure,omitempty"`
@@ -169,7 +168,7 @@ type sharedFailure struct {
 	Base  time.Duration   `json:"base"`
 }
 
-const entryVersion = 1
+const entryVersion = 2
 
 // load reads the source's entry; a value it cannot read (another version,
 // or garbage) counts as none, and is overwritten by the next outcome.
@@ -179,15 +178,27 @@ func (s *Source) load(key string) (*entry, error) {
 		b, err = s.opts.Shared.Store.Get(ctx, key)
 		return err
 	}, nil)
-	if err != nil || b == nil {
+	if err != nil {
 		return nil, err
 	}
+	return s.decode(key, b), nil
+}
+
+// decode returns the entry b holds at key, or nil for none, another
+// version or garbage. An entry that names another key is another
+// identity's (a Store that answered with the wrong value): it is ignored,
+// and reported as store trouble.
+func (s *Source) decode(key string, b []byte) *entry {
 	var e entry
-	if json.Unmarshal(b, &e) != nil || e.Version != entryVersion || (e.Token == nil) == (e.Failure == nil) ||
+	if b == nil || json.Unmarshal(b, &e) != nil || e.Version != entryVersion || (e.Token == nil) == (e.Failure == nil) ||
 		(e.Token != nil && e.Token.AccessToken == "") {
-		return nil, nil
+		return nil
 	}
-	return &e, nil
+	if e.Key != key {
+		s.storeTrouble(errorf("store unavailable: the value it returned belongs to another identity, and is ignored"))
+		return nil
+	}
+	return &e
 }
 
 // lock takes the store's lock on key, or returns nil if another process
@@ -214,103 +225,35 @@ func (s *Source) lock(key string) (unlock func(), err error) {
 // waiting for it to expire.
 func (s *Source) unlock(unlock func()) {
 	err := s.bound(func(context.Context) error {
-		return protect("the store's unlock", func() error { unlock(); return nil })
-	}, nil)
+		return Protect("the store's unlock", func() error { unlock(); return nil })
+	}, nil, false)
 	if err != nil {
 		s.storeTrouble(errorf("store unavailable: %w", err))
 	}
 }
 
-// adoptable returns the outcome e holds if this source should take it
-// rather than fetch: a token that is usable and newer than its own and
-// than the one it was last told the API rejected, or a failure still
-// cooling down.
-//
-// Times in e are the writer's clock, which may be off: a token is served
-// no longer than it had left when it was shared, counted from now, and a
-// cool-down lasts no longer than the writer's own did, and never more than
-// MaxCoolDown or the failure's Retry-After. A failure is adopted once: a
-// writer's clock that runs ahead would make it look new each time.
-func (s *Source) adoptable(e *entry) (outcome, bool) {
-	if e == nil {
-		return outcome{}, false
-	}
-	now, stamp := time.Now(), time.Unix(0, e.Stamp)
-	switch {
-	case e.Failure != nil:
-		if s.adoptedBefore(e.Stamp) {
-			break
-		}
-		err := s.opts.Shared.DecodeErr(e.Failure.Err)
-		longest := min(e.Failure.Until.Sub(stamp), max(s.opts.MaxCoolDown, s.opts.RetryAfter(err)), MaxWait)
-		until := minTime(e.Failure.Until, now.Add(longest))
-		if !now.Before(until) {
-			break
-		}
-		s.observe(Event{Kind: Adopted, Err: err, Wait: until.Sub(now)})
-		return outcome{err: &adopted{err: err, stamp: e.Stamp}, until: until, base: e.Failure.Base}, true
-	case e.Token != nil:
-		t := e.Token
-		expiry := minTime(t.Expiry, now.Add(min(t.Expiry.Sub(stamp), t.Lifetime)))
-		margin := min(s.opts.ExpiryDelta, t.Lifetime/4)
-		if !now.Before(expiry.Add(-margin)) || !newer(t, s.state.Load()) || !newer(t, s.rejected.Load()) {
-			break
-		}
-		tok := (&oauth2.Token{AccessToken: t.AccessToken, TokenType: t.TokenType, Expiry: expiry, ExpiresIn: t.ExpiresIn}).
-			WithExtra(map[string]any{"scope": t.Scope})
-		if s.opts.Shared.Adopt != nil {
-			tok = s.opts.Shared.Adopt(tok)
-		}
-		s.observe(Event{Kind: Adopted, Expiry: expiry})
-		return outcome{tok: tok, lifetime: t.Lifetime}, true
-	}
-	return outcome{}, false
-}
-
-// adopted is a failure another process shared, as this source adopted it.
-type adopted struct {
-	err   error
-	stamp int64 // the entry's: tells it from a later failure
-}
-
-func (e *adopted) Error() string { return e.err.Error() }
-
-func (e *adopted) Unwrap() error { return e.err }
-
-// Is matches ErrCoolingDown: the source sent nothing for it.
-func (e *adopted) Is(target error) bool { return target == ErrCoolingDown }
-
-// adoptedBefore reports whether the failure stamped stamp is the one this
-// source cools down, or last cooled down, for: it is adopted once.
-func (s *Source) adoptedBefore(stamp int64) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.failed == nil {
-		return false
-	}
-	a, ok := s.failed.err.(*adopted)
-	return ok && a.stamp == stamp
-}
-
-func minTime(a, b time.Time) time.Time {
-	if b.Before(a) {
-		return b
-	}
-	return a
-}
-
-// newer reports whether t is another token than ref's, and expires later.
-func newer(t *sharedToken, ref *state) bool {
-	return ref == nil || (t.AccessToken != ref.tok.AccessToken && t.Expiry.After(ref.tok.Expiry))
-}
-
-// save shares a recorded outcome of this process's fetch at key, for as
-// long as it holds: a token until its expiry, a failure until its
-// cool-down ends and MaxCoolDown more (so that the next prober finds the
-// cool-down to double); never more than a day.
+// save shares a recorded outcome of this process's fetch at key.
 func (s *Source) save(key string, o outcome) {
+	b, ttl := s.encode(key, o)
+	if b == nil {
+		return
+	}
+	err := s.bounded(func(ctx context.Context) error {
+		return s.opts.Shared.Store.Set(ctx, key, b, ttl)
+	}, nil)
+	if err != nil {
+		s.storeTrouble(errorf("store unavailable, the outcome stays in this process: %w", err))
+	}
+}
+
+// encode returns the entry of a recorded outcome of this process's fetch
+// at key, and how long the store keeps it: as long as it holds, a token
+// until its expiry, a failure until its cool-down ends and MaxCoolDown
+// more (so that the next prober finds the cool-down to double); never
+// more than a day. It returns nil for an outcome with nothing to share.
+func (s *Source) encode(key string, o outcome) ([]byte, time.Duration) {
 	now := time.Now()
-	e := entry{Version: entryVersion, Stamp: now.UnixNano()}
+	e := entry{Version: entryVersion, Key: key, Stamp: now.UnixNano()}
 	var ttl time.Duration
 	switch {
 	case o.tok != nil:
@@ -324,54 +267,11 @@ func (s *Source) save(key string, o outcome) {
 		e.Failure = &sharedFailure{Err: s.opts.Shared.EncodeErr(o.err), Until: o.until, Base: o.base}
 		ttl = o.until.Sub(now) + s.opts.MaxCoolDown
 	default:
-		return // cut short by the source's context: nothing to share
+		return nil, 0 // cut short by the source's context: nothing to share
 	}
 	b, err := json.Marshal(e)
-	if err == nil {
-		err = s.bounded(func(ctx context.Context) error {
-			return s.opts.Shared.Store.Set(ctx, key, b, min(max(ttl, time.Second), maxEntryTTL))
-		}, nil)
-	}
 	if err != nil {
-		s.storeTrouble(errorf("store unavailable, the outcome stays in this process: %w", err))
+		return nil, 0
 	}
-}
-
-// bounded calls the store with call, for storeTimeout at most, whatever
-// the Store does: a call that has not returned by then is abandoned (its
-// late, if set, runs when it does), and while one has not returned, the
-// next calls fail at once rather than leave a goroutine each. A panic in
-// the call is its error.
-func (s *Source) bounded(call func(ctx context.Context) error, late func()) error {
-	if s.stuck.Load() > 0 {
-		return fmt.Errorf("an earlier call has not returned after %v", storeTimeout)
-	}
-	return s.bound(call, late)
-}
-
-// bound is bounded without the check for an earlier call.
-func (s *Source) bound(call func(ctx context.Context) error, late func()) error {
-	ctx, cancel := context.WithTimeout(s.ctx, storeTimeout)
-	defer cancel()
-	done := make(chan error) // unbuffered: the call's goroutine learns whether anyone still waits
-	abandoned := make(chan struct{})
-	go func() {
-		err := protect("the store", func() error { return call(ctx) })
-		select {
-		case done <- err:
-		case <-abandoned:
-			if late != nil {
-				_ = protect("the store's unlock", func() error { late(); return nil })
-			}
-			s.stuck.Add(-1)
-		}
-	}()
-	select {
-	case err := <-done:
-		return err
-	case <-ctx.Done():
-		s.stuck.Add(1)
-		close(abandoned)
-		return fmt.Errorf("no answer within %v: %w", storeTimeout, context.Cause(ctx))
-	}
+	return b, min(max(ttl, time.Second), maxEntryTTL)
 }

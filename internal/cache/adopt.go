@@ -1,0 +1,94 @@
+package cache
+
+import (
+	"time"
+
+	"golang.org/x/oauth2"
+)
+
+// adoptable returns the outcome e holds if this source should take it
+// rather than fetch: a token that is usable and newer than its own and
+// than the one it was last told the API rejected, or a failure still
+// cooling down.
+//
+// Times in e are the writer's clock, which may be off: a token is served
+// no longer than it had left when it was shared, counted from now, and a
+// cool-down lasts no longer than the writer's own did, and never more than
+// MaxCoolDown or the failure's Retry-After. A failure is adopted once: a
+// writer's clock that runs ahead would make it look new each time.
+func (s *Source) adoptable(e *entry) (outcome, bool) {
+	if e == nil {
+		return outcome{}, false
+	}
+	now, stamp := time.Now(), time.Unix(0, e.Stamp)
+	switch {
+	case e.Failure != nil:
+		if s.adoptedBefore(e.Stamp) {
+			break
+		}
+		err := s.opts.Shared.DecodeErr(e.Failure.Err)
+		longest := min(e.Failure.Until.Sub(stamp), max(s.opts.MaxCoolDown, s.opts.RetryAfter(err)), MaxWait)
+		until := minTime(e.Failure.Until, now.Add(longest))
+		if !now.Before(until) {
+			break
+		}
+		s.Observe(Event{Kind: Adopted, Err: err, Wait: until.Sub(now)})
+		return outcome{err: &adopted{err: err, stamp: e.Stamp}, until: until, base: e.Failure.Base}, true
+	case e.Token != nil:
+		t := e.Token
+		lifetime := min(t.Lifetime, MaxWait) // as a fetched token's: a day at most
+		expiry := t.Expiry
+		if !expiry.IsZero() {
+			expiry = minTime(expiry, now.Add(min(t.Expiry.Sub(stamp), lifetime)))
+		}
+		margin := min(s.opts.ExpiryDelta, lifetime/4)
+		if !now.Before(expiry.Add(-margin)) || !newer(t, s.state.Load()) || !newer(t, s.rejected.Load()) {
+			break
+		}
+		tok := (&oauth2.Token{AccessToken: t.AccessToken, TokenType: t.TokenType, Expiry: expiry, ExpiresIn: t.ExpiresIn}).
+			WithExtra(map[string]any{"scope": t.Scope})
+		if s.opts.Shared.Adopt != nil {
+			tok = s.opts.Shared.Adopt(tok)
+		}
+		s.Observe(Event{Kind: Adopted, Expiry: expiry})
+		return outcome{tok: tok, lifetime: lifetime}, true
+	}
+	return outcome{}, false
+}
+
+// adopted is a failure another process shared, as this source adopted it.
+type adopted struct {
+	err   error
+	stamp int64 // the entry's: tells it from a later failure
+}
+
+func (e *adopted) Error() string { return e.err.Error() }
+
+func (e *adopted) Unwrap() error { return e.err }
+
+// Is matches ErrCoolingDown: the source sent nothing for it.
+func (e *adopted) Is(target error) bool { return target == ErrCoolingDown }
+
+// adoptedBefore reports whether the failure stamped stamp is the one this
+// source cools down, or last cooled down, for: it is adopted once.
+func (s *Source) adoptedBefore(stamp int64) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.failed == nil {
+		return false
+	}
+	a, ok := s.failed.err.(*adopted)
+	return ok && a.stamp == stamp
+}
+
+func minTime(a, b time.Time) time.Time {
+	if b.Before(a) {
+		return b
+	}
+	return a
+}
+
+// newer reports whether t is another token than ref's, and expires later.
+func newer(t *sharedToken, ref *state) bool {
+	return ref == nil || (t.AccessToken != ref.tok.AccessToken && t.Expiry.After(ref.tok.Expiry))
+}
