@@ -159,4 +159,3 @@ func TestRotatingTheKeyNeverSplitsTheFleet(t *testing.T) {
 	assert.Empty(t, fleet.unshared(), "every token but the last served by all four replicas")
 	t.Logf("2 identities, 4 replicas on two keys: token requests %v for a cold start and 3 rollovers", fleet.requests())
 }
-
