@@ -40,7 +40,9 @@ type ClientCredentialsConfig struct {
 	// ClientSecret is sent in the body as client_secret. Required.
 	ClientSecret string
 	// TokenURL is the token endpoint's full URL, e.g.
-	// https://host/v1/oauth/token. Required.
+	// https://host/v1/oauth/token. It may carry a query (?sig=…), as
+	// x/oauth2 allows: the query is sent as given and never printed; errors,
+	// logs and a formatted config show it as ?xxxxx. Required.
 	TokenURL string
 	// EndpointParams are further body fields, such as
 	// {"grant_type": "client_credentials", "scope": "payments"}, for
