@@ -9,9 +9,11 @@
 //
 // Tokens are sealed with AES-256-GCM before they reach Redis, bound to
 // their key, so a value that was tampered with, sealed with another key, or
-// copied to another key is never served: it counts as none, and the next
-// token overwrites it. Keys hold no secret. Every operation has a short
-// timeout, and the sources fetch on their own while Redis is away.
+// copied to another key is never served: reading it fails with
+// [ErrUnreadable] (once per key for a key it does not hold, see
+// Options.PreviousKeys), and the sources fetch on their own and say so.
+// Keys hold no secret. An operation times out once Redis has answered nothing for
+// Options.Timeout, and the sources fetch on their own while Redis is away.
 //
 // A Store is a [tokensource.StoreClaimer]: a rollover costs each replica
 // about one round trip. A Lua script reads a key and takes its lock at
