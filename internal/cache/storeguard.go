@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"reflect"
 	"sync"
-	"sync/atomic"
 	"time"
 )
 
@@ -26,7 +25,11 @@ const (
 // it: the calls in flight, and those abandoned that have not returned.
 type guard struct {
 	slots chan struct{} // a call holds one until it returns, abandoned or not
-	stuck atomic.Int32  // calls abandoned that have not returned yet
+	mu    sync.Mutex    // guards stuck and trouble
+	stuck int           // calls abandoned that have not returned yet
+	// trouble is closed while stuck > 0: it ends the wait of the calls
+	// waiting for a turn, which a stuck call may never give back.
+	trouble chan struct{}
 }
 
 // guards holds the guard of each Store a process uses, for the life of the
@@ -36,7 +39,7 @@ var guards sync.Map // Store → *guard
 // guardOf returns the guard of store: the one every source using store
 // shares, or one of its own for a Store that cannot be a map key.
 func guardOf(store Store) *guard {
-	g := &guard{slots: make(chan struct{}, inFlight)}
+	g := &guard{slots: make(chan struct{}, inFlight), trouble: make(chan struct{})}
 	if v := reflect.ValueOf(store); !v.IsValid() || !v.Comparable() {
 		return g
 	}
@@ -57,17 +60,22 @@ func (s *Source) storeGuard() *guard {
 // turn comes (it waits for its turn no longer than the source's lock
 // would), whatever the Store does: a call that has not returned by then
 // is abandoned (its late, if set, runs when it does), and while one has
-// not returned, the next calls of every source on the Store fail at once
-// rather than leave a goroutine each. A panic in the call is its error.
+// not returned, the next calls of every source on the Store, and those
+// waiting for a turn, fail at once rather than leave a goroutine each. A panic in the call is its error.
 func (s *Source) bounded(call func(ctx context.Context) error, late func()) error {
 	g := s.storeGuard()
-	if g.stuck.Load() > 0 {
+	g.mu.Lock()
+	stuck, trouble := g.stuck, g.trouble
+	g.mu.Unlock()
+	if stuck > 0 {
 		return fmt.Errorf("an earlier call has not returned after %v", storeTimeout)
 	}
 	turn := time.NewTimer(s.opts.Shared.LockTTL)
 	defer turn.Stop()
 	select {
 	case g.slots <- struct{}{}:
+	case <-trouble:
+		return fmt.Errorf("an earlier call has not returned after %v", storeTimeout)
 	case <-s.ctx.Done():
 		return context.Cause(s.ctx)
 	case <-turn.C:
@@ -95,15 +103,34 @@ func (s *Source) bound(call func(ctx context.Context) error, late func(), turn b
 			if late != nil {
 				_ = Protect("the store's unlock", func() error { late(); return nil })
 			}
-			g.stuck.Add(-1)
+			g.returned()
 		}
 	}()
 	select {
 	case err := <-done:
 		return err
 	case <-ctx.Done():
-		g.stuck.Add(1)
+		g.abandoned()
 		close(abandoned)
 		return fmt.Errorf("no answer within %v: %w", storeTimeout, context.Cause(ctx))
+	}
+}
+
+// abandoned counts a call abandoned, and ends the wait for a turn of the
+// calls that wait for one.
+func (g *guard) abandoned() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.stuck++; g.stuck == 1 {
+		close(g.trouble)
+	}
+}
+
+// returned counts an abandoned call that returned at last.
+func (g *guard) returned() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.stuck--; g.stuck == 0 {
+		g.trouble = make(chan struct{})
 	}
 }
