@@ -4,9 +4,13 @@ import (
 	"net/http"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/fintechauth/tokensource/tokensourcetest"
 )
 
 func TestABurstOnAStuckStoreWaitsOneBound(t *testing.T) {
@@ -32,4 +36,19 @@ func TestABurstOnAStuckStoreWaitsOneBound(t *testing.T) {
 		wg.Wait()
 		assert.Equal(t, storeBound, longest, "every source went on without the store once its calls were abandoned")
 	})
+}
+
+func TestAStoreOutlivesTheSynctestBubblesThatUseIt(t *testing.T) {
+	tokens := newFliqaServer(t, "", lasting(360, nil))
+	store := tokensourcetest.NewStore() // as a test suite may share one
+	token := func(t *testing.T) {
+		cfg := tokens.config("")
+		cfg.HTTPClient = &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
+		cfg.Store = store
+		_, err := cfg.TokenSource(t.Context()).Token()
+		require.NoError(t, err)
+	}
+	synctest.Test(t, token)
+	synctest.Test(t, token)
+	token(t)
 }
