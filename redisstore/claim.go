@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"sync"
 	"time"
 
@@ -59,7 +60,9 @@ func (s *Store) Claim(ctx context.Context, key string, ttl, fresh time.Duration)
 	})
 	if err != nil {
 		s.watch.done(key, ws)
-		go s.abandon(keys[1], token)
+		if !errors.Is(err, errNoTurn) { // the claim may still reach Redis
+			go s.abandon(keys[1], token)
+		}
 		return nil, nil, nil, err
 	}
 	var value []byte

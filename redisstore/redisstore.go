@@ -183,8 +183,8 @@ func (s *Store) Set(ctx context.Context, key string, value []byte, ttl time.Dura
 // Lock takes the lock named key for ttl with SET NX (or over a lock without
 // a ttl, which no Store set), and returns a function
 // that deletes it only while it still holds this call's random value. When
-// Lock fails (Redis slow or away), it deletes the lock in the background
-// should its SET NX reach Redis after all.
+// Lock fails (Redis slow or away) after it was sent, it deletes the lock in
+// the background should its SET NX reach Redis after all.
 func (s *Store) Lock(ctx context.Context, key string, ttl time.Duration) (func(), error) {
 	var b [16]byte
 	_, _ = rand.Read(b[:]) // never fails
@@ -196,7 +196,9 @@ func (s *Store) Lock(ctx context.Context, key string, ttl time.Duration) (func()
 		return err
 	})
 	if err != nil {
-		go s.abandon(name, value)
+		if !errors.Is(err, errNoTurn) { // the SET NX may still reach Redis
+			go s.abandon(name, value)
+		}
 		return nil, err
 	}
 	if !taken {
@@ -242,6 +244,10 @@ return 0`)
 // unlock deletes a lock only if it still holds the value of its taker.
 var unlock = redis.NewScript(`if redis.call("GET", KEYS[1]) == ARGV[1] then return redis.call("DEL", KEYS[1]) end return 0`)
 
+// errNoTurn is the error of a call that never reached Redis: it waited for
+// a turn until its context ended.
+var errNoTurn = errors.New("redisstore: no connection free before the call ended")
+
 // do runs op with the Store's timeout, and returns at the timeout even if
 // the client does not heed its context. The timeout runs from op's turn,
 // and only while Redis answers nothing: a command waiting for a
@@ -258,7 +264,7 @@ func (s *Store) do(ctx context.Context, op func(context.Context) error) error {
 	select {
 	case s.turns <- struct{}{}:
 	case <-wait.Done():
-		return fmt.Errorf("redisstore: no connection free before the call ended: %w", context.Cause(wait))
+		return fmt.Errorf("%w: %w", errNoTurn, context.Cause(wait))
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()

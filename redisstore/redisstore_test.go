@@ -3,6 +3,7 @@ package redisstore_test
 import (
 	"bytes"
 	"context"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -269,4 +270,33 @@ func TestFlinksRefreshSourcesShareByRefreshToken(t *testing.T) {
 	}
 	require.NotEmpty(t, keys)
 	assert.True(t, strings.HasPrefix(keys[0], "tokensource:"))
+}
+
+// abandoning counts the goroutines that failed Claims and Locks started to
+// delete the lock they may have taken: the only ones they start.
+func abandoning() int {
+	buf := make([]byte, 1<<20)
+	n := runtime.Stack(buf, true)
+	stacks := string(buf[:n])
+	return strings.Count(stacks, "created by github.com/fintechauth/tokensource/redisstore.(*Store).Claim ") +
+		strings.Count(stacks, "created by github.com/fintechauth/tokensource/redisstore.(*Store).Lock ")
+}
+
+func TestACallThatNeverReachedRedisLeavesNoLockToDelete(t *testing.T) {
+	hung := startHungServer(t)
+	client := redis.NewClient(&redis.Options{Addr: hung, ReadTimeout: time.Hour, PoolSize: 1})
+	t.Cleanup(func() { client.Close() })
+	s, err := redisstore.New(client, redisstore.Options{EncryptionKey: testKey, Timeout: 100 * time.Millisecond})
+	require.NoError(t, err)
+	_, err = s.Get(context.Background(), "k") // holds the one connection: Redis never answers it
+	require.ErrorContains(t, err, "no answer from Redis within 100ms")
+	before := abandoning()
+
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	_, _, _, err = s.Claim(ctx, "k", time.Second, 0)
+	require.ErrorContains(t, err, "no connection free before the call ended")
+	_, err = s.Lock(ctx, "k", time.Second)
+	require.ErrorContains(t, err, "no connection free before the call ended")
+	assert.Equal(t, before, abandoning(), "neither call was sent: no lock of theirs can be in Redis")
 }
