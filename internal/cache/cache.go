@@ -10,8 +10,8 @@
 // are the calls after it; only past the margin does a call wait for the
 // renewal or see its failure. A source that shares through a store opens
 // its window later, at a point it draws for each token (see spread), so
-// that the replicas of a fleet do not all renew at once. A source nobody calls sends nothing and runs
-// no goroutine.
+// that the replicas of a fleet do not all renew at once. A source nobody
+// calls sends nothing and runs no goroutine.
 //
 // The walk of one call: [Source.TokenContext] reads the current state with
 // one atomic load and a clock read (hit.go); on a miss it waits for a fetch,
