@@ -243,14 +243,14 @@ func (p *pool[K]) made(s *shard[K], key K, e *entry, mk *making, srcp *oauth2.To
 	} else {
 		p.free(1)
 	}
-	mk.err = err
-	close(mk.done)
-	if err == nil {
+	if err == nil { // before the callers waiting for the source are let go
 		p.tell(SourceAdded, "", key, src)
 		if !held {
 			p.tell(SourceDropped, dropped, key, src)
 		}
 	}
+	mk.err = err
+	close(mk.done)
 }
 
 // call calls newSource, turning a panic into an error for the waiting
