@@ -106,7 +106,7 @@ func demoPool(ctx context.Context, say func(string, ...any)) error {
 	if err != nil {
 		return err
 	}
-	say("   an idle user comes back: a new source, from the saved %s: %s", tok.AccessToken, tokenRequests(flinks.Requests()-before))
+	say("   an idle user comes back: a new source, from the saved token %s: %s", tok.AccessToken, tokenRequests(flinks.Requests()-before))
 	return nil
 }
 

@@ -441,7 +441,7 @@ func TestDemo(t *testing.T) {
 		"200 OK -> GET /v1/quotes authorized with \"Bearer abbeycross-access-1\"",
 		"100 new tokens saved by OnNewToken;",
 		"100 callers at once for a new user: 1 source made, 1 token request",
-		"an idle user comes back: a new source, from the saved saved-access-9999: 0 token requests",
+		"an idle user comes back: a new source, from the saved token saved-access-9999: 0 token requests",
 	} {
 		assert.Contains(t, r.stdout, want)
 	}
