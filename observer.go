@@ -128,11 +128,11 @@ type Event struct {
 	Duration time.Duration
 	// Attempts is how many requests a fetch sent (FetchEnded).
 	Attempts int
-	// Err is the failure, if any. It holds no secret: errors.As finds an
-	// [*Error] in it for a provider's answer, and an
-	// *oauth2.RetrieveError from a source of yours (RetryTokenSource),
-	// whose text holds the response body, is told by its status and code
-	// alone.
+	// Err is the failure, if any, and holds no secret. For a provider's
+	// answer, errors.As finds an [*Error] in it. A failure of a source of
+	// yours (RetryTokenSource) that is an *oauth2.RetrieveError is replaced
+	// by an error naming only its status and code, since its text holds the
+	// response body, which nothing redacted.
 	Err error
 	// Status and Code are the HTTP status and the provider's error code of
 	// Err's answer, when it has one.

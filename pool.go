@@ -37,11 +37,10 @@ type PoolOptions struct {
 	// would wake more than 160 times a second.
 	IdleTimeout time.Duration
 	// MaxSources is how many sources the pool holds at most, those being
-	// made included; a new key over it drops the least recently used
-	// source that is made, passing over one whose fetch runs unless every
-	// source it looked at runs one. Optional; default 10,000: about 12 MB of
-	// sources with their tokens, a bound a service can hold whoever sends
-	// it keys.
+	// made included. A new key over it drops the least recently used
+	// source, preferring one whose fetch is not running. Optional; default
+	// 10,000: a bound of a few megabytes of sources with their tokens,
+	// which a service can hold whoever sends it keys.
 	MaxSources int
 	// Observer, if set, is told of each source the pool adds
 	// (SourceAdded) and drops (SourceDropped, with Reason "idle",
@@ -100,7 +99,7 @@ type PoolOptions struct {
 // Observer is told of the pool's events with no lock of the pool held, so
 // it may call the pool.
 type Pool[K comparable] struct {
-	*pool[K] // what the janitor holds: without the Pool, it can be stopped
+	*pool[K] // the janitor holds this, not the Pool, so an unreachable Pool can be stopped
 }
 
 // NewPool returns a pool whose sources newSource makes, one per key, with

@@ -57,29 +57,29 @@ type Store interface {
 	Lock(ctx context.Context, key string, ttl time.Duration) (unlock func(), err error)
 }
 
-// StoreClaimer is a [Store] that also reads a key and takes its lock in one
-// call, shares an outcome and lets go of the lock in one call, and tells a
-// process waiting for another's fetch when its outcome comes. A source
-// whose Store implements it uses Claim in place of Get, Lock and Set: a
-// rollover then costs each replica about one call, and no polling. A Store
-// without it works as before. redisstore implements it.
+// StoreClaimer is an optional interface of a [Store] that saves round trips
+// and polling: a source whose Store implements it claims a key in one call
+// and releases it in one, instead of Get, Lock and Set, and a process that
+// waits for another's fetch is woken when the outcome is written. A
+// rollover then costs each replica about one call. redisstore implements
+// it; a Store without it works as before.
 //
-// Claim returns the value at key (nil if none) and, unless that value
-// will live longer than fresh (a newer token than the caller's, which it
-// will adopt), takes the lock named key for ttl if nobody holds it. If it
-// took the lock, release is not nil: release stores value at key for its
-// ttl (nothing if value is nil) and lets go of the lock if this call still
-// holds it, in one step. If somebody else holds the lock, written is not
-// nil: it is closed once key is written or the lock let go of, or after a
-// short while if the Store cannot tell; the caller then claims again. If
-// it did not try the lock (the value is fresh), both are nil.
+// Claim does, as one step:
+//   - it returns the value stored at key, or nil if there is none;
+//   - if that value expires more than fresh from now (it holds a newer
+//     token than the caller's), it stops there: release and written are nil;
+//   - else, if nobody holds the lock named key, or its key has no expiry
+//     (a Store always sets one, so such a lock is left over, not held), it
+//     takes the lock for ttl and returns release;
+//   - else it returns written, closed once key is written or its lock let
+//     go of, or after a short while if the Store cannot tell; the caller
+//     then claims again.
 //
-// A Claim's lock should last as long as its holder's fetch, hooks
-// included: the Store may extend it until release, for up to a minute past
-// its ttl (a holder that dies then blocks nobody past one ttl), and a
-// waiter waits for as long as it is held, up to ttl and a minute. A lock
-// without a ttl was not set by a Store: Claim takes it over rather than
-// wait for it.
+// release(ctx, value, ttl) stores value at key for ttl, unless value is
+// nil, and lets go of the lock if this claim still holds it, as one step.
+// Until then the Store may extend the lock, up to a minute past ttl, so
+// that a slow fetch keeps it; a holder that dies stops extending it, and
+// the lock expires within ttl.
 type StoreClaimer interface {
 	Store
 	Claim(ctx context.Context, key string, ttl, fresh time.Duration) (value []byte,
