@@ -29,9 +29,9 @@ import (
 // at most 16 calls of one Store at a time; a call beyond them waits its
 // turn, which is not trouble (a burst, as when every source starts at
 // once). Each call gets a context that ends within a second of its turn,
-// and should return when it ends; one that does not is abandoned then all
-// the same, and while it has not returned, the next calls of every source
-// on that Store fail at once rather than pile up.
+// and should return when it ends. One that does not is abandoned all the
+// same, and until it returns, the sources on that Store skip it (they
+// fetch on their own) rather than pile up calls behind it.
 //
 // Every value a source stores names the key it was stored at, and is
 // checked on read: a value that a Store returns for another key (another
@@ -49,7 +49,8 @@ type Store interface {
 	// Get returns the value stored at key, or nil and no error if there is
 	// none.
 	Get(ctx context.Context, key string) ([]byte, error)
-	// Set stores value at key, to expire after ttl.
+	// Set stores value at key, to expire after ttl, which is always
+	// positive (a day at most).
 	Set(ctx context.Context, key string, value []byte, ttl time.Duration) error
 	// Lock takes the lock named key for ttl if nobody holds it, and returns
 	// a function that releases it if this call still holds it; it returns
