@@ -26,9 +26,7 @@ import (
 // expiry after the send time, or a *Failure; a stated expiry is at most
 // MaxLifetime ahead, and one value gets the same treatment in every form
 // of expiry (see checkExpiryForms); Bounded leaves no control character
-// and keeps to its bound;
-// marshal writes what json.Marshal writes. Their seed corpora, in
-// testdata/fuzz, hold the providers' documented bodies and the cases that
+// and keeps to its bound. Their seed corpora, in testdata/fuzz, hold the providers' documented bodies and the cases that
 // once went wrong.
 
 func FuzzDecodeToken(f *testing.F) {
@@ -147,16 +145,6 @@ func checkExpiryForms(t *testing.T, sent time.Time, x float64) {
 	case !in.Equal(sent.Add(min(d, MaxLifetime))):
 		t.Fatalf("expires_in %v: %v %q", x, in, inErr)
 	}
-}
-
-func FuzzMarshal(f *testing.F) {
-	f.Fuzz(func(t *testing.T, k1, v1, k2, v2, k3, v3 string) {
-		m := map[string]string{k1: v1, k2: v2, k3: v3}
-		want, _ := json.Marshal(m) // a map of strings always marshals
-		if got := marshal(m); !bytes.Equal(want, got) {
-			t.Fatalf("marshal(%q) = %s, json.Marshal: %s", m, got, want)
-		}
-	})
 }
 
 func FuzzParseRetryAfter(f *testing.F) {

@@ -6,6 +6,7 @@ package wire
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -55,7 +56,10 @@ var jsonHeader = http.Header{"Content-Type": {"application/json"}, "Accept": {"a
 
 // JSONRequest returns a POST of body as JSON to url.
 func JSONRequest(url string, body map[string]string, secrets ...string) *Request {
-	b := marshal(body)
+	if body == nil {
+		body = map[string]string{} // an object, never null
+	}
+	b, _ := json.Marshal(body) // a map of strings always marshals
 	return &Request{
 		Method:  http.MethodPost,
 		URL:     url,
@@ -111,23 +115,15 @@ func (r *Request) Send(ctx context.Context, client *http.Client) (*oauth2.Token,
 	return nil, newFailure(resp, raw, r.Secrets, err)
 }
 
-// build returns the HTTP request of r, as http.NewRequestWithContext
-// would with a *bytes.Reader of Body, in fewer allocations: each request
-// gets its own copy of the header, its values in one array as in
-// Header.Clone, but in the map NewRequestWithContext made.
+// build returns the HTTP request of r, with a *bytes.Reader of Body and
+// its own copy of the header.
 func (r *Request) build(ctx context.Context) (*http.Request, error) {
 	req, err := http.NewRequestWithContext(ctx, r.Method, r.URL, nil)
 	if err != nil {
 		return nil, err
 	}
-	n := 0
-	for _, v := range r.Header {
-		n += len(v)
-	}
-	values := make([]string, 0, n) // a RoundTripper may write to them, never to r's
-	for k, v := range r.Header {
-		values = append(values, v...)
-		req.Header[k] = values[len(values)-len(v) : len(values) : len(values)]
+	if r.Header != nil {
+		req.Header = r.Header.Clone() // a RoundTripper may write to it, never to r's
 	}
 	if r.Body == nil {
 		return req, nil
