@@ -31,6 +31,7 @@ func testClaim(t *testing.T, newStore func(t *testing.T) tokensource.Store) {
 	t.Run("Free", func(t *testing.T) { testClaimFree(t, claimer(t)) })
 	t.Run("HeldUntilWritten", func(t *testing.T) { testClaimHeld(t, claimer(t), []byte("v2")) })
 	t.Run("HeldUntilLetGo", func(t *testing.T) { testClaimHeld(t, claimer(t), nil) })
+	t.Run("HeldByLock", func(t *testing.T) { testClaimHeldByLock(t, claimer(t)) })
 	t.Run("ReleaseIsOneStep", func(t *testing.T) { testReleaseIsOneStep(t, claimer(t)) })
 	t.Run("Concurrent", func(t *testing.T) { testConcurrentClaims(t, claimer(t)) })
 }
@@ -106,6 +107,36 @@ func testClaimHeld(t *testing.T, s tokensource.StoreClaimer, value []byte) {
 	got, rel, written = claim(t, s, key, 10*time.Second)
 	if !bytes.Equal(got, value) || rel != nil || written != nil {
 		t.Errorf("Claim after the holder stored %q = %q, release %v, written %v; want the value alone", value, got, rel != nil, written != nil)
+	}
+}
+
+// testClaimHeldByLock checks that Claim and Lock share the lock named key,
+// and that a Claim's written closes once the key is written by Set or the
+// lock let go of by Lock's unlock. It goes three rounds: a Store may tell
+// late at first, as while a subscription starts.
+func testClaimHeldByLock(t *testing.T, s tokensource.StoreClaimer) {
+	for range 3 {
+		key := newKey()
+		unlock := lock(t, s, key, time.Minute)
+		if unlock == nil {
+			t.Fatal("Lock of a free lock returned a nil unlock")
+		}
+		_, rel, written := claim(t, s, key, anyValue)
+		if rel != nil || written == nil {
+			t.Fatalf("Claim of a lock that Lock holds: release %v, written %v; want no release and a written", rel != nil, written != nil)
+		}
+		set(t, s, key, []byte("v"), time.Minute)
+		await(t, written)
+		_, rel, written = claim(t, s, key, anyValue)
+		if rel != nil || written == nil {
+			t.Fatalf("Claim of a lock that Lock holds: release %v, written %v; want no release and a written", rel != nil, written != nil)
+		}
+		unlock()
+		await(t, written)
+		if _, rel, _ = claim(t, s, key, anyValue); rel == nil {
+			t.Fatal("Claim after Lock's unlock returned no release")
+		}
+		releaseOrFail(t, rel, nil)
 	}
 }
 
@@ -254,6 +285,6 @@ func await(t *testing.T, written <-chan struct{}) {
 	select {
 	case <-written:
 	case <-timer.C:
-		t.Fatalf("written did not close within %v of the holder's release", StoreExpiryGrace)
+		t.Fatalf("written did not close within %v of the key's write or its lock's letting go", StoreExpiryGrace)
 	}
 }
