@@ -61,7 +61,7 @@ func (s *Store) Claim(ctx context.Context, key string, ttl, fresh time.Duration)
 	if err != nil {
 		s.watch.done(key, ws)
 		if !errors.Is(err, errNoTurn) { // the claim may still reach Redis
-			go s.abandon(keys[1], token)
+			go s.abandon(key, token)
 		}
 		return nil, nil, nil, err
 	}

@@ -171,20 +171,21 @@ func (s *Store) Get(ctx context.Context, key string) ([]byte, error) {
 	return s.open(s.names(key)[0], sealed)
 }
 
-// Set seals value and stores it at key for ttl.
+// Set seals value and stores it at key for ttl, and wakes the claims that
+// wait for key.
 func (s *Store) Set(ctx context.Context, key string, value []byte, ttl time.Duration) error {
-	name := s.names(key)[0]
-	sealed := s.seal(name, value)
+	names := s.names(key)
+	sealed := s.seal(names[0], value)
 	return s.do(ctx, func(ctx context.Context) error {
-		return s.client.Set(ctx, name, sealed, ttl).Err()
+		return set.Run(ctx, s.client, []string{names[0], names[2]}, sealed, max(ttl.Milliseconds(), 1), s.watch.channel, key).Err()
 	})
 }
 
 // Lock takes the lock named key for ttl with SET NX (or over a lock without
-// a ttl, which no Store set), and returns a function
-// that deletes it only while it still holds this call's random value. When
-// Lock fails (Redis slow or away) after it was sent, it deletes the lock in
-// the background should its SET NX reach Redis after all.
+// a ttl, which no Store set), and returns a function that deletes it only
+// while it holds this call's random value, and wakes the claims waiting for
+// key. When Lock fails (Redis slow or away) after it was sent, it deletes
+// the lock in the background should its SET NX reach Redis after all.
 func (s *Store) Lock(ctx context.Context, key string, ttl time.Duration) (func(), error) {
 	var b [16]byte
 	_, _ = rand.Read(b[:]) // never fails
@@ -197,7 +198,7 @@ func (s *Store) Lock(ctx context.Context, key string, ttl time.Duration) (func()
 	})
 	if err != nil {
 		if !errors.Is(err, errNoTurn) { // the SET NX may still reach Redis
-			go s.abandon(name, value)
+			go s.abandon(key, value)
 		}
 		return nil, err
 	}
@@ -206,22 +207,22 @@ func (s *Store) Lock(ctx context.Context, key string, ttl time.Duration) (func()
 	}
 	return func() {
 		_ = s.do(context.WithoutCancel(ctx), func(ctx context.Context) error {
-			return unlock.Run(ctx, s.client, []string{name}, value).Err()
+			return unlock.Run(ctx, s.client, s.names(key)[1:], value, s.watch.channel, key).Err()
 		})
 	}, nil
 }
 
-// abandon deletes the lock name if it holds value: a SET NX that failed or
+// abandon deletes key's lock if it holds value: a SET NX that failed or
 // timed out on this side may still reach Redis, and leave a lock nobody
 // lets go of until its ttl. It tries five times over about a second (more
 // if Redis is slow), and stops once it has deleted it; a lock it misses
 // expires with its ttl, as a dead holder's does.
-func (s *Store) abandon(name, value string) {
+func (s *Store) abandon(key, value string) {
 	for wait := 50 * time.Millisecond; wait <= 800*time.Millisecond; wait *= 2 {
 		var deleted int64
 		err := s.do(context.Background(), func(ctx context.Context) error {
 			var err error
-			deleted, err = unlock.Run(ctx, s.client, []string{name}, value).Int64()
+			deleted, err = unlock.Run(ctx, s.client, s.names(key)[1:], value, s.watch.channel, key).Int64()
 			return err
 		})
 		if err == nil && deleted == 1 {
@@ -241,8 +242,20 @@ if redis.call("PTTL", KEYS[1]) == -1 then
 end
 return 0`)
 
-// unlock deletes a lock only if it still holds the value of its taker.
-var unlock = redis.NewScript(`if redis.call("GET", KEYS[1]) == ARGV[1] then return redis.call("DEL", KEYS[1]) end return 0`)
+// unlock deletes a lock only if it still holds the value of its taker,
+// and then publishes the key if a claim waits for it. KEYS: the lock, its
+// waiters' flag; ARGV: the taker's value, the channel, the key.
+var unlock = redis.NewScript(`
+if redis.call("GET", KEYS[1]) ~= ARGV[1] then return 0 end
+redis.call("DEL", KEYS[1])
+if redis.call("DEL", KEYS[2]) == 1 then redis.call("PUBLISH", ARGV[2], ARGV[3]) end
+return 1`)
+
+// set stores a value, then publishes its key if a claim waits for it.
+// KEYS: the value, its waiters' flag; ARGV: the value, its ttl in ms, the
+// channel, the key.
+var set = redis.NewScript(`redis.call("SET", KEYS[1], ARGV[1], "PX", ARGV[2])
+if redis.call("DEL", KEYS[2]) == 1 then redis.call("PUBLISH", ARGV[3], ARGV[4]) end return 1`)
 
 // errNoTurn is the error of a call that never reached Redis: it waited for
 // a turn until its context ended.

@@ -161,32 +161,6 @@ func sharingConfig(fake *tokensourcetest.AbbeyCross, store tokensource.Store, no
 			MaxElapsedTime: 300 * time.Millisecond, MaxCoolDown: 400 * time.Millisecond, Notify: notify}}
 }
 
-func TestSourcesShareOneFetch(t *testing.T) {
-	r := startRedis(t)
-	fake := tokensourcetest.NewAbbeyCross(t)
-	fake.SetLatency(100 * time.Millisecond)
-	store := newStore(t, r, redisstore.Options{EncryptionKey: testKey})
-	sources := make([]oauth2.TokenSource, 20) // as in twenty processes: no cache in common
-	for i := range sources {
-		sources[i] = sharingConfig(fake, store, nil).TokenSource(context.Background())
-	}
-	var wg sync.WaitGroup
-	tokens := make([]string, len(sources))
-	for i, src := range sources {
-		wg.Go(func() {
-			tok, err := src.Token()
-			if assert.NoError(t, err) {
-				tokens[i] = tok.AccessToken
-			}
-		})
-	}
-	wg.Wait()
-	assert.Equal(t, 1, fake.Requests(), "one fetch for the cold start of twenty sources")
-	for _, tok := range tokens {
-		assert.Equal(t, tokens[0], tok)
-	}
-}
-
 func TestSharedFailuresCoolDownTogether(t *testing.T) {
 	r := startRedis(t)
 	store := newStore(t, r, redisstore.Options{EncryptionKey: testKey})

@@ -13,13 +13,16 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"golang.org/x/oauth2"
 
 	"github.com/fintechauth/tokensource"
 	"github.com/fintechauth/tokensource/tokensourcetest"
 )
 
 var _ tokensource.Store = (*tokensourcetest.Store)(nil)
+
+func TestStoreKeepsTheStoreContract(t *testing.T) {
+	tokensourcetest.TestStore(t, func(*testing.T) tokensource.Store { return tokensourcetest.NewStore() })
+}
 
 func TestStoreKeepsCopiesAndCounts(t *testing.T) {
 	ctx := context.Background()
@@ -192,31 +195,6 @@ func TestSourcesSharingAStoreCostOneTokenRequest(t *testing.T) {
 	_, err = sharing(alone, nil).TokenSource(context.Background()).Token()
 	require.NoError(t, err)
 	assert.Equal(t, 2, alone.Requests(), "without a store, each source fetches")
-}
-
-func TestSourcesStartingTogetherShareOneFetch(t *testing.T) {
-	fake := tokensourcetest.NewAbbeyCross(t)
-	fake.SetLatency(100 * time.Millisecond) // all ask while the first fetch is under way
-	store := tokensourcetest.NewStore()
-	sources := make([]oauth2.TokenSource, 20)
-	for i := range sources {
-		sources[i] = sharing(fake, store).TokenSource(context.Background())
-	}
-	tokens := make([]string, len(sources))
-	var wg sync.WaitGroup
-	for i, src := range sources {
-		wg.Go(func() {
-			tok, err := src.Token()
-			if assert.NoError(t, err) {
-				tokens[i] = tok.AccessToken
-			}
-		})
-	}
-	wg.Wait()
-	assert.Equal(t, 1, fake.Requests(), "one fetch for twenty sources")
-	for _, tok := range tokens {
-		assert.Equal(t, tokens[0], tok)
-	}
 }
 
 func TestSourcesSharingAStoreShareAFailure(t *testing.T) {
