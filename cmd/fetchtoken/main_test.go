@@ -634,15 +634,8 @@ func startServe(t *testing.T, args ...string) (string, string, *exec.Cmd, *bytes
 // post sends body to url as JSON and returns the status and the body.
 func post(t *testing.T, url, body string) (int, string) {
 	t.Helper()
-	req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, url, strings.NewReader(body))
-	require.NoError(t, err)
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
-	require.NoError(t, err)
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	require.NoError(t, err)
-	return resp.StatusCode, string(b)
+	r := postResponse(t, url, body)
+	return r.status, r.body
 }
 
 type response struct {
