@@ -92,8 +92,9 @@ type failingSource struct{ err error }
 
 func (s failingSource) Token() (*oauth2.Token, error) { return nil, s.err }
 
-// guard calls hook, a user's that what names, through [cache.Protect], the
-// one guard of every user hook, and returns its panic as an error.
+// guard calls hook, the user's code that what names (such as "Notify"),
+// through [cache.Protect], the one guard of every user hook, and returns a
+// panic in it as a tokensource: error.
 func guard(what string, hook func()) error {
 	if err := cache.Protect(what, func() error { hook(); return nil }); err != nil {
 		return errors.New("tokensource: " + err.Error())

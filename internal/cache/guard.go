@@ -2,7 +2,7 @@ package cache
 
 import "fmt"
 
-// Protect calls hook, code of the user's that what names (Notify, an
+// Protect calls hook, the user's code that what names (Notify, an
 // Observer, OnNewToken, the store), and turns a panic in it into an error.
 // Every user hook is called through it, so that each is guarded the same
 // way: the error names what panicked and only the panic value's type,
