@@ -24,8 +24,8 @@ const (
 	// by extending it while its fetch runs: a waiter waits that long more.
 	maxHold = time.Minute
 
-	// anyValue is the fresh of a claim that takes the lock whatever the
-	// key holds.
+	// anyValue, as a claim's fresh, has it take the lock whatever value
+	// the key holds.
 	anyValue = time.Duration(math.MaxInt64)
 )
 
@@ -104,7 +104,7 @@ func (s *Source) claim(c claimer, key string, fresh time.Duration) (claim, error
 		}
 	})
 	if err != nil {
-		return claim{}, err // got is the abandoned call's to write
+		return claim{}, err // an abandoned call may still write to got
 	}
 	return got, nil
 }
