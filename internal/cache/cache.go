@@ -71,7 +71,6 @@ type Options struct {
 type Source struct {
 	state    atomic.Pointer[state]      // nil when there is no token to serve
 	holdOff  atomic.Int64               // Unix ns before which no renewal starts: one runs, or a cool-down lasts
-	front    atomic.Pointer[front]      // made on the first call of Token; dropped when a token is invalidated
 	rejected atomic.Pointer[state]      // the token last invalidated: neither it nor an older one is adopted
 	guard    atomic.Pointer[guard]      // of the store, set on its first call
 	trace    atomic.Pointer[fetchTrace] // the running fetch's callers, kept only with an Observe
@@ -154,21 +153,17 @@ func spread() float64 {
 }
 
 // Token returns a copy of the current token, fetching one if there is
-// none. An oauth2.ReuseTokenSource in front has the say: it asks s only in
-// the last max(5m, ExpiryDelta) of a token's life.
+// none, as [Source.TokenContext] does without a deadline.
 //
-// Each call gets a copy of its own because x/oauth2 writes to the tokens
-// it is handed: a ReuseTokenSource set over s (as oauth2.NewClient sets
-// one) would otherwise write to a token that other callers read.
+// Each call gets a copy of its own: x/oauth2's ReuseTokenSource, which
+// oauth2.NewClient sets over any source, writes to each token it gets, and
+// would otherwise write to one that other callers read.
 func (s *Source) Token() (*oauth2.Token, error) {
-	for {
-		if _, err := s.frontSource().Token(); err != nil {
-			return nil, err
-		}
-		if st := s.state.Load(); st != nil { // nil only if invalidated meanwhile
-			return new(st.tok), nil
-		}
+	tok, err := s.TokenContext(context.Background())
+	if err != nil {
+		return nil, err
 	}
+	return new(*tok), nil
 }
 
 // TokenContext returns the current token, waiting for a fetch no longer
@@ -179,39 +174,6 @@ func (s *Source) TokenContext(ctx context.Context) (*oauth2.Token, error) {
 		return tok, nil
 	}
 	return s.wait(ctx)
-}
-
-// front is the oauth2.ReuseTokenSource in front of Token, with what it
-// holds of the current token: a copy of its own, because it writes to what
-// it holds.
-type front struct {
-	oauth2.TokenSource
-	s    *Source
-	held oauth2.Token // written and read under the ReuseTokenSource's lock
-}
-
-// asker is what a front asks within its token's last minutes.
-type asker front
-
-func (s *Source) frontSource() *front {
-	if f := s.front.Load(); f != nil {
-		return f
-	}
-	f := &front{s: s}
-	f.TokenSource = oauth2.ReuseTokenSourceWithExpiry(nil, (*asker)(f), max(MaxWindow, s.opts.ExpiryDelta))
-	if s.front.CompareAndSwap(nil, f) {
-		return f
-	}
-	return s.front.Load()
-}
-
-func (a *asker) Token() (*oauth2.Token, error) {
-	tok, err := a.s.TokenContext(context.Background())
-	if err != nil {
-		return nil, err
-	}
-	a.held = oauth2.Token{AccessToken: tok.AccessToken, Expiry: tok.Expiry}
-	return &a.held, nil
 }
 
 // Invalidate drops tok if it is still the current token, so that the next
@@ -249,6 +211,5 @@ func (s *Source) drop(tok *oauth2.Token) bool {
 	s.dropped = &dropped{at: now, pause: pause}
 	s.state.Store(nil)
 	s.rejected.Store(cur)
-	s.front.Store(nil) // the old front would serve tok until its window
 	return true
 }
