@@ -134,7 +134,7 @@ func (s settings) token(ctx context.Context, a attempt, err error) (*oauth2.Toke
 	if err != nil {
 		return nil, err
 	}
-	return s.retry.withDefaults().do(ctx, a, retryable, s.observe(ctx))
+	return s.retry.withDefaults().do(ctx, a, retryable, s.reporter().at(ctx))
 }
 
 // tokenSource returns a cached source of the tokens a fetches, with
@@ -143,5 +143,5 @@ func (s settings) tokenSource(ctx context.Context, a attempt, key string, err er
 	if err != nil {
 		return failingSource{err}
 	}
-	return s.cached(ctx, a, retryable, nil, s.shared(func() string { return key }, nil))
+	return s.cached(ctx, a, retryable, nil, func() string { return key }, nil)
 }

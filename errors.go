@@ -172,13 +172,19 @@ func statusResponse(code int, retryAfter time.Duration) *http.Response {
 // request that its endpoint redirected to another host or port, or from
 // https to plain http. Such a redirect is refused, and never retried: it
 // would carry the credentials there.
-var ErrRedirect = wire.ErrRedirect
+var ErrRedirect = errors.New("tokensource: redirect to another host or to plain http refused: it would carry the credentials there")
 
 // ErrCoolingDown is matched, through errors.Is, by the error of a call that
 // a cached source answered from a cool-down: its last fetch failed, and no
 // request was sent. The error also wraps that fetch's failure, so
 // errors.As still finds the provider's [*Error].
-var ErrCoolingDown = cache.ErrCoolingDown
+var ErrCoolingDown = errors.New("tokensource: cooling down after a failed fetch")
+
+// The packages below this one report a refused redirect and a cool-down
+// with this package's errors, which users match.
+func init() {
+	wire.ErrRedirect, cache.ErrCoolingDown = ErrRedirect, ErrCoolingDown
+}
 
 // nilConfig is the error of a method called on a nil config.
 func nilConfig(name string) error { return errors.New("tokensource: nil *" + name) }

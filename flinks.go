@@ -129,7 +129,7 @@ func (c *FlinksConfig) Exchange(ctx context.Context, code string) (*oauth2.Token
 	if err != nil {
 		return nil, err
 	}
-	tok, err := c.Retry.withDefaults().do(ctx, reauthorize(a), retryableOnce, c.settings().observe(ctx))
+	tok, err := c.Retry.withDefaults().do(ctx, reauthorize(a), retryableOnce, c.settings().reporter().at(ctx))
 	if err != nil {
 		return nil, err
 	}
@@ -171,7 +171,7 @@ func (c *FlinksConfig) TokenSource(ctx context.Context, t *oauth2.Token) oauth2.
 	}
 	r := &flinksRefresh{c: *c, refreshToken: t.RefreshToken} // later changes to c do not reach r
 	s := c.settings()
-	return s.cached(ctx, r.attempt, retryable, t, s.shared(r.key, r.adopt))
+	return s.cached(ctx, r.attempt, retryable, t, r.key, r.adopt)
 }
 
 // Client returns an HTTP client that adds a token from c.TokenSource(ctx, t)

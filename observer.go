@@ -37,38 +37,51 @@ const (
 	// FetchEnded: a fetch this process sent ended, with a token (Expiry
 	// set) or a failure (Err set), after Attempts attempts over Duration.
 	// One fetch is a whole retry cycle, or one probe after a cool-down.
-	FetchEnded = EventKind(cache.FetchEnded)
+	FetchEnded EventKind = 1
 	// Retrying: an attempt failed (Err, Status, Code) and is retried after
 	// Wait.
-	Retrying = EventKind(cache.Retrying)
+	Retrying EventKind = 2
 	// Waited: a call had no usable token and waited Duration for a fetch,
 	// its own or another caller's; Err is what it got if it failed.
-	Waited = EventKind(cache.Waited)
+	Waited EventKind = 3
 	// CoolingDown: a call was answered with the last failure (Err) without
 	// a request, for Wait more; see [ErrCoolingDown].
-	CoolingDown = EventKind(cache.CoolingDown)
+	CoolingDown EventKind = 4
 	// Invalidated: a token that an API rejected was dropped; the next call
 	// fetches another. Tokens rejected again before that count once.
-	Invalidated = EventKind(cache.Invalidated)
+	Invalidated EventKind = 5
 	// RenewalStarted: a token entered its renewal window, and a renewal
 	// began in the background while the current token is served (Expiry is
 	// the current token's).
-	RenewalStarted = EventKind(cache.RenewalStarted)
+	RenewalStarted EventKind = 6
 	// RenewalFailed: a background renewal failed (Err); the current token
 	// is still served, and the next renewal comes after Wait.
-	RenewalFailed = EventKind(cache.RenewalFailed)
+	RenewalFailed EventKind = 7
 	// StoreUnavailable: the [Store] failed or was too slow (Err); the
 	// source fetched on its own, or kept its outcome to itself.
-	StoreUnavailable = EventKind(cache.StoreUnavailable)
+	StoreUnavailable EventKind = 8
 	// Adopted: the source took another process's outcome from the
 	// [Store] instead of fetching: a token (Expiry set) or a failure that is
 	// cooling down (Err and Wait set).
-	Adopted = EventKind(cache.Adopted)
+	Adopted EventKind = 9
 	// SourceAdded and SourceDropped: a [Pool] made a source for a key, or
 	// dropped one (idle, over MaxSources, removed, or closed).
-	SourceAdded   = Adopted + 1
-	SourceDropped = Adopted + 2
+	SourceAdded   EventKind = 10
+	SourceDropped EventKind = 11
 )
+
+// kinds gives the EventKind of each kind of the cache's events.
+var kinds = [...]EventKind{
+	cache.FetchEnded:       FetchEnded,
+	cache.Retrying:         Retrying,
+	cache.Waited:           Waited,
+	cache.CoolingDown:      CoolingDown,
+	cache.Invalidated:      Invalidated,
+	cache.RenewalStarted:   RenewalStarted,
+	cache.RenewalFailed:    RenewalFailed,
+	cache.StoreUnavailable: StoreUnavailable,
+	cache.Adopted:          Adopted,
+}
 
 var kindNames = [...]string{
 	FetchEnded:       "fetch_ended",
@@ -152,31 +165,46 @@ type Event struct {
 	Key string
 }
 
-// observe returns what turns the cache's events into Events for the
-// settings' Observer, or nil without one, so that a source without an
-// Observer pays nothing. An event without a context gets ctx.
-func (s settings) observe(ctx context.Context) func(cache.Event) {
-	o := s.observer
-	if o == nil {
-		return nil
-	}
-	provider, identity := s.provider, s.identity
-	return func(e cache.Event) {
-		ev := Event{Kind: EventKind(e.Kind), Provider: provider, Identity: identity, Context: e.Context,
-			Duration: e.Duration, Attempts: e.Attempts, Err: e.Err, Expiry: e.Expiry, Wait: e.Wait, Joined: e.Joined}
-		if ev.Context == nil {
-			ev.Context = ctx
-		}
-		if e.Err != nil {
-			ev.Err, ev.Status, ev.Code = eventError(e.Err)
-		}
-		tell(o, ev)
-	}
+// reporter turns the cache's events into Events for an Observer, naming
+// the source's provider and identity.
+type reporter struct {
+	observer           Observer // nil: events go nowhere
+	provider, identity string
 }
 
-// tell tells o of e; a panic in o is recovered and ignored, as in every
-// user hook.
-func tell(o Observer, e Event) {
+func (s settings) reporter() reporter {
+	return reporter{observer: s.observer, provider: s.provider, identity: s.identity}
+}
+
+// report reports e to the Observer, if there is one; an event without a
+// context gets ctx.
+func (r reporter) report(e cache.Event, ctx context.Context) {
+	if r.observer == nil {
+		return
+	}
+	ev := Event{Kind: kinds[e.Kind], Provider: r.provider, Identity: r.identity, Context: e.Context,
+		Duration: e.Duration, Attempts: e.Attempts, Err: e.Err, Expiry: e.Expiry, Wait: e.Wait, Joined: e.Joined}
+	if ev.Context == nil {
+		ev.Context = ctx
+	}
+	if e.Err != nil {
+		ev.Err, ev.Status, ev.Code = eventError(e.Err)
+	}
+	report(r.observer, ev)
+}
+
+// at returns what reports the events of a fetch made for the call of ctx,
+// or nil without an Observer, so that a fetch without one pays nothing.
+func (r reporter) at(ctx context.Context) func(cache.Event) {
+	if r.observer == nil {
+		return nil
+	}
+	return func(e cache.Event) { r.report(e, ctx) }
+}
+
+// report reports e to o; a panic in o is recovered and ignored, as in
+// every user hook.
+func report(o Observer, e Event) {
 	_ = guard("an Observer", func() { o.Observe(e) })
 }
 
@@ -210,7 +238,7 @@ type multiObserver []Observer
 
 func (m multiObserver) Observe(e Event) {
 	for _, o := range m {
-		tell(o, e)
+		report(o, e)
 	}
 }
 

@@ -147,5 +147,5 @@ func (p *pool[K]) tell(kind EventKind, reason string, key K, src oauth2.TokenSou
 	if p.keyName != nil {
 		_ = guard("PoolOptions.KeyName", func() { e.Key = p.keyName(key) })
 	}
-	tell(p.obs, e)
+	report(p.obs, e)
 }

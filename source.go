@@ -3,7 +3,9 @@ package tokensource
 import (
 	"cmp"
 	"context"
+	"encoding/json"
 	"errors"
+	"time"
 
 	"golang.org/x/oauth2"
 
@@ -38,38 +40,43 @@ func RetryTokenSourceWithObserver(ctx context.Context, src oauth2.TokenSource, p
 		return failingSource{err}
 	}
 	s := settings{retry: p, observer: o, provider: ProviderCustom}
-	return s.cached(ctx, func(context.Context) (*oauth2.Token, error) { return src.Token() }, retryable, nil, nil)
+	return s.cached(ctx, func(context.Context) (*oauth2.Token, error) { return src.Token() }, retryable, nil, nil, nil)
 }
 
-// fetcher fetches for one cached source, with its policy; it holds the
+// fetcher fetches for one cached source, with its policy, and is told
+// what the source does: it is the source's cache.Fetcher, and its
+// cache.Sharer when the source shares through a Store. It holds the
 // source's options too, so that a source makes one allocation for all.
 type fetcher struct {
 	attempt   attempt
 	retryable func(error) bool
 	policy    RetryPolicy
 	opts      cache.Options
-	observe   func(cache.Event) // the source's Observe, nil without an observer
-	provider  string            // for the events of a Pool holding the source
+	reporter
+	events func(cache.Event) // the source's Report, for the fetch's own events; nil without an Observer
+	key    func() string     // the source's Store key; nil without a Store
+	adopt  func(*oauth2.Token) *oauth2.Token
 }
 
 // cached returns a cached source of the tokens a fetches with the policy's
-// retries and cool-downs, starting from tok if it is not nil, and sharing
-// them as shared says if it is not nil.
+// retries and cool-downs, starting from tok if it is not nil. With a
+// Store, it shares them under the key that key returns, and readies a
+// token another process fetched with adopt, if set.
 func (s settings) cached(ctx context.Context, a attempt, retryable func(error) bool, tok *oauth2.Token,
-	shared *cache.Shared) *cache.Source {
-	f := &fetcher{attempt: a, retryable: retryable, policy: s.retry.withDefaults(), provider: s.provider}
+	key func() string, adopt func(*oauth2.Token) *oauth2.Token) *cache.Source {
+	f := &fetcher{attempt: a, retryable: retryable, policy: s.retry.withDefaults(), reporter: s.reporter(), key: key, adopt: adopt}
 	f.opts = cache.Options{
 		ExpiryDelta: cmp.Or(s.expiryDelta, defaultExpiryDelta),
-		MinCoolDown: f.policy.MaxInterval,
+		CoolDown:    f.policy.MaxInterval,
 		MaxCoolDown: f.policy.MaxCoolDown,
-		RetryAfter:  retryAfter,
-		Notify:      f.policy.Notify,
-		Observe:     s.observe(context.Background()), // the source gives each event its context
-		Shared:      shared,
+		Traced:      s.observer != nil,
+	}
+	if s.store != nil {
+		f.opts.Shared = &cache.Shared{Store: s.store, LockTTL: min(f.policy.budget()+time.Second, cache.MaxWait)}
 	}
 	src := cache.New(ctx, f, tok, &f.opts)
-	if f.opts.Observe != nil {
-		f.observe = src.Observe
+	if s.observer != nil {
+		f.events = src.Report
 	}
 	return src
 }
@@ -78,9 +85,32 @@ func (s settings) cached(ctx context.Context, a attempt, retryable func(error) b
 // probe.
 func (f *fetcher) Fetch(ctx context.Context, probe bool) (*oauth2.Token, error) {
 	if probe {
-		return f.policy.do(ctx, f.attempt, never, f.observe)
+		return f.policy.do(ctx, f.attempt, never, f.events)
 	}
-	return f.policy.do(ctx, f.attempt, f.retryable, f.observe)
+	return f.policy.do(ctx, f.attempt, f.retryable, f.events)
+}
+
+// RetryAfter returns the wait a failure asked for, or 0.
+func (f *fetcher) RetryAfter(err error) time.Duration { return retryAfter(err) }
+
+// Report reports e to Notify, when no caller sees its failure (a renewal's,
+// or the Store's), and to the Observer.
+func (f *fetcher) Report(e cache.Event) {
+	if (e.Kind == cache.RenewalFailed || e.Kind == cache.StoreUnavailable) && f.policy.Notify != nil {
+		_ = guard("Notify", func() { f.policy.Notify(e.Err, e.Wait) })
+	}
+	f.reporter.report(e, context.Background())
+}
+
+// Key, EncodeErr, DecodeErr and Adopt make f a cache.Sharer.
+func (f *fetcher) Key() string                         { return f.key() }
+func (f *fetcher) EncodeErr(err error) json.RawMessage { return encodeErr(err) }
+func (f *fetcher) DecodeErr(b json.RawMessage) error   { return decodeErr(b) }
+func (f *fetcher) Adopt(tok *oauth2.Token) *oauth2.Token {
+	if f.adopt != nil {
+		return f.adopt(tok)
+	}
+	return tok
 }
 
 // never is the retry rule of a single attempt.

@@ -6,8 +6,6 @@ import (
 	"errors"
 	"time"
 
-	"golang.org/x/oauth2"
-
 	"github.com/fintechauth/tokensource/internal/cache"
 	"github.com/fintechauth/tokensource/internal/wire"
 )
@@ -85,17 +83,6 @@ type StoreClaimer interface {
 	Store
 	Claim(ctx context.Context, key string, ttl, fresh time.Duration) (value []byte,
 		release func(ctx context.Context, value []byte, ttl time.Duration) error, written <-chan struct{}, err error)
-}
-
-// shared says how a source with the Store key that key returns shares its
-// tokens, or is nil without a Store. adopt, if set, readies a token another
-// process fetched.
-func (s settings) shared(key func() string, adopt func(*oauth2.Token) *oauth2.Token) *cache.Shared {
-	if s.store == nil {
-		return nil
-	}
-	return &cache.Shared{Store: s.store, Key: key, LockTTL: min(s.retry.withDefaults().budget()+time.Second, cache.MaxWait),
-		EncodeErr: encodeErr, DecodeErr: decodeErr, Adopt: adopt}
 }
 
 // sharedError is a failure as another process gets it through a Store:

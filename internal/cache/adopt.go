@@ -26,13 +26,13 @@ func (s *Source) adoptable(e *entry) (outcome, bool) {
 		if s.adoptedBefore(e.Stamp) {
 			break
 		}
-		err := s.opts.Shared.DecodeErr(e.Failure.Err)
-		longest := min(e.Failure.Until.Sub(stamp), max(s.opts.MaxCoolDown, s.opts.RetryAfter(err)), MaxWait)
+		err := s.fetcher.(Sharer).DecodeErr(e.Failure.Err)
+		longest := min(e.Failure.Until.Sub(stamp), max(s.opts.MaxCoolDown, s.fetcher.RetryAfter(err)), MaxWait)
 		until := minTime(e.Failure.Until, now.Add(longest))
 		if !now.Before(until) {
 			break
 		}
-		s.Observe(Event{Kind: Adopted, Err: err, Wait: until.Sub(now)})
+		s.Report(Event{Kind: Adopted, Err: err, Wait: until.Sub(now)})
 		return outcome{err: &adopted{err: err, stamp: e.Stamp}, until: until, base: e.Failure.Base}, true
 	case e.Token != nil:
 		t := e.Token
@@ -47,10 +47,8 @@ func (s *Source) adoptable(e *entry) (outcome, bool) {
 		}
 		tok := (&oauth2.Token{AccessToken: t.AccessToken, TokenType: t.TokenType, Expiry: expiry, ExpiresIn: t.ExpiresIn}).
 			WithExtra(map[string]any{"scope": t.Scope})
-		if s.opts.Shared.Adopt != nil {
-			tok = s.opts.Shared.Adopt(tok)
-		}
-		s.Observe(Event{Kind: Adopted, Expiry: expiry})
+		tok = s.fetcher.(Sharer).Adopt(tok)
+		s.Report(Event{Kind: Adopted, Expiry: expiry})
 		return outcome{tok: tok, lifetime: lifetime}, true
 	}
 	return outcome{}, false

@@ -39,12 +39,19 @@ const (
 	MaxWait = 24 * time.Hour
 )
 
-// Fetcher gets new tokens.
+// Fetcher is the code above a Source, and the one way the cache calls up
+// to it: it fetches tokens and is told what the source does. A source
+// that shares through a store needs the [Sharer] methods too.
 type Fetcher interface {
-	// Fetch gets a new token. A probe, the first fetch after a cool-down,
-	// is a single attempt rather than a whole retry cycle. It tells
-	// Options.Observe of the fetch itself.
+	// Fetch gets a new token: a whole retry cycle or, for a probe (the
+	// first fetch after a cool-down), a single attempt. It reports the
+	// fetch's own events through [Source.Report].
 	Fetch(ctx context.Context, probe bool) (*oauth2.Token, error)
+	// RetryAfter returns the wait a failure asked for, or 0.
+	RetryAfter(err error) time.Duration
+	// Report is told of every Event, on the goroutine that caused it;
+	// it must be quick.
+	Report(Event)
 }
 
 // Options say how a Source behaves.
@@ -52,17 +59,13 @@ type Options struct {
 	// ExpiryDelta is the longest margin before expiry at which a token is
 	// still served. Required.
 	ExpiryDelta time.Duration
-	// MinCoolDown and MaxCoolDown bound the pause after a failed fetch,
-	// which doubles while failures continue. Required.
-	MinCoolDown, MaxCoolDown time.Duration
-	// RetryAfter returns the wait a failure asked for, or 0. Required.
-	RetryAfter func(error) time.Duration
-	// Notify, if set, is told of each failed background renewal, which no
-	// caller sees, and of the cool-down before the next fetch; and of
-	// trouble with the store.
-	Notify func(err error, wait time.Duration)
-	// Observe, if set, is told of every [Event].
-	Observe func(Event)
+	// CoolDown and MaxCoolDown bound the pause after a failed fetch,
+	// which doubles while failures continue, and between tokens an API
+	// rejects. Required.
+	CoolDown, MaxCoolDown time.Duration
+	// Traced keeps what events need to name the calls waiting for a
+	// fetch (Event.Context and Joined); without it they get none. Optional.
+	Traced bool
 	// Shared, if set, shares tokens and failures with other processes.
 	Shared *Shared
 }
@@ -73,7 +76,7 @@ type Source struct {
 	holdOff  atomic.Int64               // Unix ns before which no renewal starts: one runs, or a cool-down lasts
 	rejected atomic.Pointer[state]      // the token last invalidated: neither it nor an older one is adopted
 	guard    atomic.Pointer[guard]      // of the store, set on its first call
-	trace    atomic.Pointer[fetchTrace] // the running fetch's callers, kept only with an Observe
+	trace    atomic.Pointer[fetchTrace] // the running fetch's callers, kept only when Traced
 	ctx      context.Context
 	fetcher  Fetcher
 	opts     *Options
@@ -180,14 +183,14 @@ func (s *Source) TokenContext(ctx context.Context) (*oauth2.Token, error) {
 // call fetches another, and reports whether it did.
 //
 // A token is dropped at once, unless another was dropped less than a pause
-// ago: MinCoolDown after the first, doubling up to MaxCoolDown while tokens
-// keep being rejected, and back to MinCoolDown only after MaxCoolDown
+// ago: CoolDown after the first, doubling up to MaxCoolDown while tokens
+// keep being rejected, and back to CoolDown only after MaxCoolDown
 // without a drop. Within the pause, tok stays.
 func (s *Source) Invalidate(tok *oauth2.Token) bool {
 	if !s.drop(tok) {
 		return false
 	}
-	s.Observe(Event{Kind: Invalidated})
+	s.Report(Event{Kind: Invalidated})
 	return true
 }
 
@@ -199,7 +202,7 @@ func (s *Source) drop(tok *oauth2.Token) bool {
 	if tok == nil || cur == nil || cur.tok.AccessToken != tok.AccessToken {
 		return false
 	}
-	now, pause := time.Now(), s.opts.MinCoolDown
+	now, pause := time.Now(), s.opts.CoolDown
 	if d := s.dropped; d != nil {
 		if now.Before(d.at.Add(d.pause)) {
 			return false

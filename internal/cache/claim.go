@@ -132,6 +132,6 @@ func (s *Source) holding(probe bool, key string, release func(context.Context, [
 func (s *Source) release(release func(context.Context, []byte, time.Duration) error, value []byte, ttl time.Duration) {
 	err := s.bound(func(ctx context.Context) error { return release(ctx, value, ttl) }, nil, false)
 	if err != nil {
-		s.storeTrouble(errorf("store unavailable, the outcome stays in this process: %w", err))
+		s.reportStore(errorf("store unavailable, the outcome stays in this process: %w", err))
 	}
 }

@@ -19,7 +19,8 @@ func errorf(format string, args ...any) error {
 
 // ErrCoolingDown is matched by the error of a call answered from a
 // cool-down: the last fetch failed, this process's or another's adopted
-// from the store, and no request was sent.
+// from the store, and no request was sent. Package tokensource sets it to
+// its own ErrCoolingDown.
 var ErrCoolingDown = errors.New(prefix + "cooling down after a failed fetch")
 
 // coolingDown is the failure a call gets while a cool-down lasts.

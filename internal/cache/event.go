@@ -22,7 +22,7 @@ const (
 	Adopted
 )
 
-// Event is what a source tells Options.Observe.
+// Event is what a source reports to its Fetcher.
 type Event struct {
 	Kind     Kind
 	Duration time.Duration
@@ -31,7 +31,7 @@ type Event struct {
 	Expiry   time.Time
 	Wait     time.Duration
 	// Context is the context of the call the event concerns, or of the
-	// call that started the running fetch; nil until Source.Observe or
+	// call that started the running fetch; nil until Source.Report or
 	// the one-shot fetch fills it in. Its values only count.
 	Context context.Context
 	// Joined holds the contexts of the calls that joined the fetch
@@ -53,7 +53,7 @@ type fetchTrace struct {
 
 // traceStart records that a fetch started by the call of ctx runs.
 func (s *Source) traceStart(ctx context.Context) {
-	if s.opts.Observe != nil {
+	if s.opts.Traced {
 		s.trace.Store(&fetchTrace{call: context.WithoutCancel(ctx)})
 	}
 }
@@ -72,14 +72,10 @@ func (s *Source) traceJoin(ctx context.Context) {
 // traceEnd forgets the running fetch's trace.
 func (s *Source) traceEnd() { s.trace.Store(nil) }
 
-// Observe tells Options.Observe of e. An event of the running fetch without
-// a context gets the context of the call that started it, and the one that
-// ended it the calls that joined it; any other, context.Background(). The
-// fetch's own events come through it.
-func (s *Source) Observe(e Event) {
-	if s.opts.Observe == nil {
-		return
-	}
+// Report tells the Fetcher of e. An event of the running fetch without a
+// context gets the context of the call that started it, and the one that
+// ended it the calls that joined it; any other, context.Background().
+func (s *Source) Report(e Event) {
 	if e.Context == nil {
 		e.Context = context.Background()
 		if t := s.trace.Load(); t != nil && ofTheFetch(e.Kind) {
@@ -91,17 +87,10 @@ func (s *Source) Observe(e Event) {
 			}
 		}
 	}
-	s.opts.Observe(e)
+	s.fetcher.Report(e)
 }
 
 // ofTheFetch reports whether an event of kind k comes from within a fetch.
 func ofTheFetch(k Kind) bool {
 	return k == FetchEnded || k == Retrying || k == Adopted || k == StoreUnavailable
-}
-
-// notify tells Notify of err; a panic in it is ignored.
-func (s *Source) notify(err error, wait time.Duration) {
-	if s.opts.Notify != nil {
-		_ = Protect("Notify", func() error { s.opts.Notify(err, wait); return nil })
-	}
 }

@@ -76,9 +76,9 @@ func (s *Source) wait(ctx context.Context) (*oauth2.Token, error) {
 // waited tells the observer how long a call waited for a fetch, if it did.
 func (s *Source) waited(ctx context.Context, began time.Time, err error) {
 	if !began.IsZero() {
-		s.Observe(Event{Kind: Waited, Duration: time.Since(began), Err: err, Context: ctx})
+		s.Report(Event{Kind: Waited, Duration: time.Since(began), Err: err, Context: ctx})
 	} else if err != nil {
-		s.Observe(Event{Kind: CoolingDown, Err: err, Context: ctx})
+		s.Report(Event{Kind: CoolingDown, Err: err, Context: ctx})
 	}
 }
 
@@ -108,7 +108,7 @@ func (s *Source) start(ctx context.Context) (probe bool) {
 // began; then it sends the outcome on done, if done is not nil (the caller
 // that started it), and only then shares it through the store, so that
 // the caller waits for no store write. With done nil it is a renewal in
-// the background, whose failure only Notify and the observer are told. A
+// the background, whose failure is only reported (RenewalFailed). A
 // fetch that panics (from a hook), ends its goroutine (runtime.Goexit, as
 // t.Fatal does) or brings neither a token nor an error is recorded as a
 // failure, so that the source cools down rather than fetches on every
@@ -128,8 +128,7 @@ func (s *Source) run(probe bool, done chan<- outcome) {
 		}
 		release(o)
 		if done == nil && o.err != nil && s.ctx.Err() == nil {
-			s.notify(o.err, o.wait)
-			s.Observe(Event{Kind: RenewalFailed, Err: o.err, Wait: o.wait, Context: context.Background()})
+			s.Report(Event{Kind: RenewalFailed, Err: o.err, Wait: o.wait, Context: context.Background()})
 		}
 	}()
 	o, release = s.obtain(probe)
@@ -170,12 +169,12 @@ func (s *Source) record(o *outcome) {
 		return
 	}
 	if o.until.IsZero() { // a failure of this process: its cool-down follows the last one
-		o.base = s.opts.MinCoolDown
+		o.base = s.opts.CoolDown
 		if f := s.failed; f != nil {
 			o.base = min(2*f.base, s.opts.MaxCoolDown)
 		}
 		jittered := o.base + time.Duration((rand.Float64()-0.5)*0.5*float64(o.base)) // ±25%: each longer than the last
-		o.until = now.Add(min(max(min(jittered, s.opts.MaxCoolDown), s.opts.RetryAfter(o.err)), MaxWait))
+		o.until = now.Add(min(max(min(jittered, s.opts.MaxCoolDown), s.fetcher.RetryAfter(o.err)), MaxWait))
 	}
 	o.wait = o.until.Sub(now)
 	s.failed = &failure{err: o.err, until: o.until, base: o.base}

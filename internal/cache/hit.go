@@ -38,6 +38,6 @@ func (s *Source) renewAhead(st *state) {
 	}
 	probe := s.start(context.Background()) // a renewal starts a trace of its own
 	s.mu.Unlock()
-	s.Observe(Event{Kind: RenewalStarted, Expiry: st.tok.Expiry})
+	s.Report(Event{Kind: RenewalStarted, Expiry: st.tok.Expiry})
 	go s.run(probe, nil)
 }

@@ -9,30 +9,35 @@ import (
 	"golang.org/x/oauth2"
 )
 
-// Store is where sources in many processes share tokens and failures; the
-// package tokensource documents it.
-type Store interface {
+// store is what a source calls of the tokensource.Store that its config
+// sets, which documents each method.
+type store interface {
 	Get(ctx context.Context, key string) ([]byte, error)
 	Set(ctx context.Context, key string, value []byte, ttl time.Duration) error
 	Lock(ctx context.Context, key string, ttl time.Duration) (unlock func(), err error)
 }
 
-// Shared says how a source shares through a Store.
+// Shared says how a source shares through a store. Its Fetcher must be a
+// [Sharer].
 type Shared struct {
-	Store Store
-	// Key names the source's identity in the store, as it is when a fetch
-	// starts (a Flinks refresh token may change it); it holds no secret.
-	Key func() string
+	Store store // required
 	// LockTTL is how long a fetch may hold the store's lock: the fetch's
 	// budget and a margin, a day at most. A process that waits for
-	// another's fetch waits this long at most.
+	// another's fetch waits this long at most. Required.
 	LockTTL time.Duration
+}
+
+// Sharer is what a Fetcher adds for a source that shares through a store.
+type Sharer interface {
+	// Key names the source's identity in the store, as it is when a fetch
+	// starts (a Flinks refresh token may change it); it holds no secret.
+	Key() string
 	// EncodeErr and DecodeErr carry a failure to another process.
-	EncodeErr func(error) json.RawMessage
-	DecodeErr func(json.RawMessage) error
-	// Adopt, if set, readies a token another process fetched, as the
-	// source's own fetch would have.
-	Adopt func(*oauth2.Token) *oauth2.Token
+	EncodeErr(error) json.RawMessage
+	DecodeErr(json.RawMessage) error
+	// Adopt readies a token another process fetched, as the source's own
+	// fetch would have.
+	Adopt(*oauth2.Token) *oauth2.Token
 }
 
 const (
@@ -51,7 +56,7 @@ const (
 // that finds the lock taken waits for the outcome, or takes the lock once
 // its holder lets go of it without one (it died, or gave up), for LockTTL
 // at most. Trouble with the store never fails a token: the source fetches
-// on its own, and tells Notify.
+// on its own, and reports it (StoreUnavailable).
 //
 // release, called once the outcome is recorded, shares it and lets go of
 // the store's lock, if this process took it.
@@ -60,7 +65,7 @@ func (s *Source) obtain(probe bool) (o outcome, release func(outcome)) {
 	if sh == nil {
 		return s.send(probe), func(outcome) {}
 	}
-	key := sh.Key()
+	key := s.fetcher.(Sharer).Key()
 	if c, ok := sh.Store.(claimer); ok {
 		return s.claimed(probe, key, c)
 	}
@@ -124,7 +129,7 @@ func (s *Source) locked(probe bool, key string, unlock func()) (outcome, func(ou
 
 // alone fetches without the store, after trouble with it.
 func (s *Source) alone(probe bool, trouble error) outcome {
-	s.storeTrouble(errorf("store unavailable, fetching without it: %w", trouble))
+	s.reportStore(errorf("store unavailable, fetching without it: %w", trouble))
 	return s.send(probe)
 }
 
@@ -134,12 +139,11 @@ func (s *Source) send(probe bool) outcome {
 	return outcome{tok: tok, err: err}
 }
 
-// storeTrouble tells Notify and the observer that the store failed, unless
+// reportStore reports that the store failed (StoreUnavailable), unless
 // the source's own context ended.
-func (s *Source) storeTrouble(err error) {
+func (s *Source) reportStore(err error) {
 	if s.ctx.Err() == nil {
-		s.notify(err, 0)
-		s.Observe(Event{Kind: StoreUnavailable, Err: err})
+		s.Report(Event{Kind: StoreUnavailable, Err: err})
 	}
 }
 
@@ -195,7 +199,7 @@ func (s *Source) decode(key string, b []byte) *entry {
 		return nil
 	}
 	if e.Key != key {
-		s.storeTrouble(errorf("store unavailable: the value it returned belongs to another identity, and is ignored"))
+		s.reportStore(errorf("store unavailable: the value it returned belongs to another identity, and is ignored"))
 		return nil
 	}
 	return &e
@@ -228,7 +232,7 @@ func (s *Source) unlock(unlock func()) {
 		return Protect("the store's unlock", func() error { unlock(); return nil })
 	}, nil, false)
 	if err != nil {
-		s.storeTrouble(errorf("store unavailable: %w", err))
+		s.reportStore(errorf("store unavailable: %w", err))
 	}
 }
 
@@ -242,7 +246,7 @@ func (s *Source) save(key string, o outcome) {
 		return s.opts.Shared.Store.Set(ctx, key, b, ttl)
 	}, nil)
 	if err != nil {
-		s.storeTrouble(errorf("store unavailable, the outcome stays in this process: %w", err))
+		s.reportStore(errorf("store unavailable, the outcome stays in this process: %w", err))
 	}
 }
 
@@ -264,7 +268,7 @@ func (s *Source) encode(key string, o outcome) ([]byte, time.Duration) {
 			ttl = maxEntryTTL
 		}
 	case !o.until.IsZero():
-		e.Failure = &sharedFailure{Err: s.opts.Shared.EncodeErr(o.err), Until: o.until, Base: o.base}
+		e.Failure = &sharedFailure{Err: s.fetcher.(Sharer).EncodeErr(o.err), Until: o.until, Base: o.base}
 		ttl = o.until.Sub(now) + s.opts.MaxCoolDown
 	default:
 		return nil, 0 // cut short by the source's context: nothing to share

@@ -38,7 +38,7 @@ var guards sync.Map // Store → *guard
 
 // guardOf returns the guard of store: the one every source using store
 // shares, or one of its own for a Store that cannot be a map key.
-func guardOf(store Store) *guard {
+func guardOf(store store) *guard {
 	g := &guard{}
 	g.freed.L = &g.mu
 	if v := reflect.ValueOf(store); !v.IsValid() || !v.Comparable() {

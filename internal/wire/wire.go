@@ -171,7 +171,8 @@ type body struct{ bytes.Reader }
 
 func (*body) Close() error { return nil }
 
-// ErrRedirect refuses a redirect that would carry credentials elsewhere.
+// ErrRedirect refuses a redirect that would carry credentials elsewhere;
+// package tokensource sets it to its own ErrRedirect.
 var ErrRedirect = errors.New("tokensource: redirect to another host or to plain http refused: it would carry the credentials there")
 
 // sameHost returns a copy of c that follows a token endpoint's redirects
