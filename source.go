@@ -50,12 +50,24 @@ func RetryTokenSourceWithObserver(ctx context.Context, src oauth2.TokenSource, p
 type fetcher struct {
 	attempt   attempt
 	retryable func(error) bool
-	policy    RetryPolicy
+	policy    *RetryPolicy // with its defaults; shared by every source of the default policy
 	opts      cache.Options
-	reporter
-	events func(cache.Event) // the source's Report, for the fetch's own events; nil without an Observer
-	key    func() string     // the source's Store key; nil without a Store
-	adopt  func(*oauth2.Token) *oauth2.Token
+	provider  string                            // for the events of a Pool holding the source
+	reporter  *reporter                         // nil without an Observer
+	events    func(cache.Event)                 // the source's Report, for the fetch's own events; nil without an Observer
+	key       func() string                     // the source's Store key; nil without a Store
+	adopt     func(*oauth2.Token) *oauth2.Token // nil unless a token from the Store needs readying
+}
+
+// defaultPolicy is the policy of every source whose config sets none.
+var defaultPolicy = (*RetryPolicy)(nil).withDefaults()
+
+// policyOf returns p with its defaults.
+func policyOf(p *RetryPolicy) *RetryPolicy {
+	if p == nil {
+		return &defaultPolicy
+	}
+	return new(p.withDefaults())
 }
 
 // cached returns a cached source of the tokens a fetches with the policy's
@@ -64,7 +76,7 @@ type fetcher struct {
 // token another process fetched with adopt, if set.
 func (s settings) cached(ctx context.Context, a attempt, retryable func(error) bool, tok *oauth2.Token,
 	key func() string, adopt func(*oauth2.Token) *oauth2.Token) *cache.Source {
-	f := &fetcher{attempt: a, retryable: retryable, policy: s.retry.withDefaults(), reporter: s.reporter(), key: key, adopt: adopt}
+	f := &fetcher{attempt: a, retryable: retryable, policy: policyOf(s.retry), provider: s.provider}
 	f.opts = cache.Options{
 		ExpiryDelta: cmp.Or(s.expiryDelta, defaultExpiryDelta),
 		CoolDown:    f.policy.MaxInterval,
@@ -73,10 +85,11 @@ func (s settings) cached(ctx context.Context, a attempt, retryable func(error) b
 	}
 	if s.store != nil {
 		f.opts.Shared = &cache.Shared{Store: s.store, LockTTL: min(f.policy.budget()+time.Second, cache.MaxWait)}
+		f.key, f.adopt = key, adopt
 	}
 	src := cache.New(ctx, f, tok, &f.opts)
 	if s.observer != nil {
-		f.events = src.Report
+		f.reporter, f.events = new(s.reporter()), src.Report
 	}
 	return src
 }
@@ -99,7 +112,9 @@ func (f *fetcher) Report(e cache.Event) {
 	if (e.Kind == cache.RenewalFailed || e.Kind == cache.StoreUnavailable) && f.policy.Notify != nil {
 		_ = guard("Notify", func() { f.policy.Notify(e.Err, e.Wait) })
 	}
-	f.reporter.report(e, context.Background())
+	if f.reporter != nil {
+		f.reporter.report(e, context.Background())
+	}
 }
 
 // Key, EncodeErr, DecodeErr and Adopt make f a cache.Sharer.

@@ -36,8 +36,9 @@ import (
 // at or before the send time is an error (the token has already expired).
 // The token's ExpiresIn is the whole seconds of a stated expires_in, after
 // that cut, else 0. A malformed expires_in or absolute expiry is an
-// error, as is a body with an OAuth "error", as x/oauth2 treats it. The
-// whole body stays reachable through the token's Extra method.
+// error, as is a body with an OAuth "error", as x/oauth2 treats it. What
+// else the body holds stays reachable through the token's Extra method
+// (the fields above, which the token carries, are not kept twice).
 func DecodeToken(body []byte, sent time.Time, lifetime time.Duration) (*oauth2.Token, error) {
 	var v any // into any, json builds the map with fewer allocations than into a map
 	if err := json.Unmarshal(body, &v); err != nil {
@@ -78,7 +79,7 @@ func DecodeToken(body []byte, sent time.Time, lifetime time.Duration) (*oauth2.T
 				lifetime = DefaultLifetime
 			}
 			tok.Expiry = sent.Add(lifetime)
-			return tok.WithExtra(m), nil
+			return withExtra(tok, m), nil
 		}
 	}
 	if !at.After(sent) {
@@ -91,7 +92,23 @@ func DecodeToken(body []byte, sent time.Time, lifetime time.Duration) (*oauth2.T
 	if relative {
 		tok.ExpiresIn = int64(at.Sub(sent) / time.Second) // whole seconds: never later than stated
 	}
-	return tok.WithExtra(m), nil
+	return withExtra(tok, m), nil
+}
+
+// carried are the fields of a body that a token carries in fields of its own.
+var carried = []string{"access_token", "accessToken", "token_type", "tokenType", "refresh_token", "refreshToken",
+	"expires_in", "expiresIn"}
+
+// withExtra returns a copy of tok whose Extra reads what else m holds, if
+// anything: an idle source keeps its token's fields once.
+func withExtra(tok oauth2.Token, m map[string]any) *oauth2.Token {
+	for _, k := range carried {
+		delete(m, k)
+	}
+	if len(m) == 0 {
+		return &tok
+	}
+	return tok.WithExtra(m)
 }
 
 // seconds is a plain decimal number of seconds: no sign, exponent, hex,
