@@ -76,18 +76,20 @@ func (m *Map[K, V]) sweep(now int64) {
 			continue
 		}
 		s.mu.Lock()
-		kept := dropped[:0]
+		gone, tell := 0, dropped[:0]
 		for _, h := range dropped { // a call that took a value since has marked it used
 			if s.m[h.key] == h.e && unused(h.e) {
 				delete(s.m, h.key)
-				kept = append(kept, h)
+				gone++
+				if s.tellNow(h.e, Idle) {
+					tell = append(tell, h)
+				}
 			}
 		}
-		dropped = kept
-		m.n.Add(int64(-len(dropped)))
+		m.n.Add(int64(-gone))
 		s.mu.Unlock()
-		m.free(int64(len(dropped)))
-		for _, h := range dropped {
+		m.free(int64(gone))
+		for _, h := range tell {
 			m.maker.Dropped(h.key, h.e.val, Idle)
 		}
 	}
@@ -109,23 +111,27 @@ func (m *Map[K, V]) Close() {
 		close(stop)
 		<-done
 	}
-	var made []held[K, V]
+	var tell []held[K, V]
 	for i := range m.shards {
 		s := &m.shards[i]
-		made = made[:0]
+		made := 0
+		tell = tell[:0]
 		s.mu.Lock()
 		for key, e := range s.m {
 			if mk := e.making.Load(); mk != nil {
 				mk.dropped = Closed // its slot is freed, and it is told, once made
-			} else {
-				made = append(made, held[K, V]{key, e})
+				continue
+			}
+			made++
+			if s.tellNow(e, Closed) {
+				tell = append(tell, held[K, V]{key, e})
 			}
 		}
 		m.n.Add(int64(-len(s.m)))
 		s.m = nil
 		s.mu.Unlock()
-		m.free(int64(len(made)))
-		for _, h := range made {
+		m.free(int64(made))
+		for _, h := range tell {
 			m.maker.Dropped(h.key, h.e.val, Closed)
 		}
 	}

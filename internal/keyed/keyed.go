@@ -115,9 +115,42 @@ type Map[K comparable, V any] struct {
 }
 
 type shard[K comparable, V any] struct {
-	mu sync.RWMutex // guards m, and making.dropped of its entries
+	mu sync.RWMutex // guards m, untold, and making.dropped of its entries
 	m  map[K]*entry[V]
-	_  [32]byte // each shard's lock on its own cache line
+	// untold holds the entries made and held but not yet told as Added,
+	// with why each was dropped since, if it was.
+	untold map[*entry[V]]Reason
+	_      [24]byte // each shard's lock on its own cache line
+}
+
+// untell records that e, made and held, is not yet told as Added. s.mu
+// must be held.
+func (s *shard[K, V]) untell(e *entry[V]) {
+	if s.untold == nil {
+		s.untold = make(map[*entry[V]]Reason)
+	}
+	s.untold[e] = ""
+}
+
+// tellNow records why e, made and just dropped, went, and reports whether
+// its Dropped is to be told now: not while its Added is untold, as settle
+// tells it after. s.mu must be held.
+func (s *shard[K, V]) tellNow(e *entry[V], why Reason) bool {
+	if _, ok := s.untold[e]; ok {
+		s.untold[e] = why
+		return false
+	}
+	return true
+}
+
+// told records that e is told as Added, and returns why it was dropped
+// since, if it was.
+func (s *shard[K, V]) told(e *entry[V]) Reason {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	why := s.untold[e]
+	delete(s.untold, e)
+	return why
 }
 
 // entry is what a Map holds for a key: its value, once made.

@@ -125,6 +125,9 @@ func (m *Map[K, V]) settle(s *shard[K, V], key K, e *entry[V], mk *making, v V, 
 	if err == nil {
 		e.val = v
 		e.making.Store(nil)
+		if held {
+			s.untell(e) // a drop from now on is told after Added
+		}
 	} else if held {
 		delete(s.m, key)
 		m.n.Add(-1)
@@ -139,7 +142,10 @@ func (m *Map[K, V]) settle(s *shard[K, V], key K, e *entry[V], mk *making, v V, 
 	}
 	if err == nil { // before the calls waiting for the value are let go
 		m.maker.Added(key, v)
-		if !held {
+		if held {
+			dropped = s.told(e)
+		}
+		if dropped != "" {
 			m.maker.Dropped(key, v, dropped)
 		}
 	}
@@ -159,12 +165,17 @@ func (m *Map[K, V]) drop(key K, e *entry[V], why Reason) bool {
 	delete(s.m, key)
 	m.n.Add(-1)
 	mk := e.making.Load()
+	tell := false
 	if mk != nil {
 		mk.dropped = why // told by settle, once the value exists
+	} else {
+		tell = s.tellNow(e, why)
 	}
 	s.mu.Unlock()
 	if mk == nil {
 		m.free(1)
+	}
+	if tell {
 		m.maker.Dropped(key, e.val, why)
 	}
 	return true
