@@ -4,12 +4,15 @@ import (
 	"cmp"
 	"context"
 	"errors"
-	"hash/maphash"
+	"fmt"
 	"net/http"
 	"runtime"
 	"time"
 
 	"golang.org/x/oauth2"
+
+	"github.com/fintechauth/tokensource/internal/cache"
+	"github.com/fintechauth/tokensource/internal/keyed"
 )
 
 // ErrPoolClosed is returned, through errors.Is, by every call of a [Pool]
@@ -20,8 +23,6 @@ const (
 	defaultIdleTimeout = 30 * time.Minute
 	minIdleTimeout     = 100 * time.Millisecond // the pool's goroutine wakes every IdleTimeout/16 at most
 	defaultMaxSources  = 10_000
-	shardCount         = 64 // a power of two
-	maxClockStep       = time.Second
 )
 
 // PoolOptions say how a [Pool] bounds what it holds. A nil *PoolOptions
@@ -99,7 +100,10 @@ type PoolOptions struct {
 // Observer is told of the pool's events with no lock of the pool held, so
 // it may call the pool.
 type Pool[K comparable] struct {
-	*pool[K] // the janitor holds this, not the Pool, so an unreachable Pool can be stopped
+	// sources is nil if err is set. Its goroutine holds it, not the Pool,
+	// so that an unreachable Pool can be stopped.
+	sources *keyed.Map[K, oauth2.TokenSource]
+	err     error // a config error: every call returns it
 }
 
 // NewPool returns a pool whose sources newSource makes, one per key, with
@@ -112,22 +116,20 @@ func NewPool[K comparable](newSource func(key K) (oauth2.TokenSource, error), op
 	if opts == nil {
 		opts = &PoolOptions{}
 	}
-	in := &pool[K]{newSource: newSource, obs: opts.Observer, keyName: opts.KeyName, seed: maphash.MakeSeed(),
-		epoch: time.Now(), idle: cmp.Or(opts.IdleTimeout, defaultIdleTimeout),
-		max: int64(cmp.Or(opts.MaxSources, defaultMaxSources))}
-	in.tickEvery = min(maxClockStep, in.idle/16)
+	idle := cmp.Or(opts.IdleTimeout, defaultIdleTimeout)
 	switch {
 	case newSource == nil:
-		in.err = invalid("NewPool", "newSource", "is required")
+		return &Pool[K]{err: invalid("NewPool", "newSource", "is required")}
 	case opts.IdleTimeout < 0:
-		in.err = invalid("PoolOptions", "IdleTimeout", "must not be negative")
-	case in.idle < minIdleTimeout:
-		in.err = invalid("PoolOptions", "IdleTimeout", "must be 100ms or more")
+		return &Pool[K]{err: invalid("PoolOptions", "IdleTimeout", "must not be negative")}
+	case idle < minIdleTimeout:
+		return &Pool[K]{err: invalid("PoolOptions", "IdleTimeout", "must be 100ms or more")}
 	case opts.MaxSources < 0:
-		in.err = invalid("PoolOptions", "MaxSources", "must not be negative")
+		return &Pool[K]{err: invalid("PoolOptions", "MaxSources", "must not be negative")}
 	}
-	p := &Pool[K]{in}
-	runtime.AddCleanup(p, func(in *pool[K]) { in.close() }, in)
+	mk := &poolSources[K]{newSource: newSource, obs: opts.Observer, keyName: opts.KeyName}
+	p := &Pool[K]{sources: keyed.New(mk, idle, cmp.Or(opts.MaxSources, defaultMaxSources))}
+	runtime.AddCleanup(p, (*keyed.Map[K, oauth2.TokenSource]).Close, p.sources)
 	return p
 }
 
@@ -142,7 +144,7 @@ func (p *Pool[K]) Token(ctx context.Context, key K) (*oauth2.Token, error) {
 	if err != nil {
 		return nil, err
 	}
-	tok, err := tokenOf(ctx, src, nil) // waited for as a request waits
+	tok, err := tokenOf(ctx, src, nil) // as a Transport waits for a request's token
 	if err != nil {
 		return nil, err
 	}
@@ -169,30 +171,122 @@ func (p *Pool[K]) Transport(base http.RoundTripper) http.RoundTripper {
 	return &poolTransport[K]{p: p, base: base}
 }
 
-// poolKey is the context key of a pool key of type K.
-type poolKey[K comparable] struct{}
-
-// ContextWithKey returns a copy of ctx that carries key, for
-// [Pool.Transport] of a pool with keys of type K to authorize a request
-// with that context.
-func ContextWithKey[K comparable](ctx context.Context, key K) context.Context {
-	return context.WithValue(ctx, poolKey[K]{}, key)
-}
-
 // Remove drops key's source, as when a user disconnects, and reports
 // whether the pool held one. A fetch it runs completes for its callers.
-func (p *Pool[K]) Remove(key K) bool {
-	s := p.shard(key)
-	s.mu.RLock()
-	e := s.m[key]
-	s.mu.RUnlock()
-	return e != nil && p.drop(key, e, "removed")
-}
+func (p *Pool[K]) Remove(key K) bool { return p.sources != nil && p.sources.Remove(key) }
 
 // Len returns how many sources the pool holds, those being made included.
-func (p *Pool[K]) Len() int { return int(p.n.Load()) }
+func (p *Pool[K]) Len() int {
+	if p.sources == nil {
+		return 0
+	}
+	return p.sources.Len()
+}
 
 // Close drops every source, stops the pool's goroutine and returns once it
 // has ended. Later calls return [ErrPoolClosed]. Calls already waiting for
 // a source get it; calls waiting for a free slot get ErrPoolClosed.
-func (p *Pool[K]) Close() { p.close() }
+func (p *Pool[K]) Close() {
+	if p.sources != nil {
+		p.sources.Close()
+	}
+}
+
+// source returns key's source, making it if the pool does not hold it.
+func (p *Pool[K]) source(ctx context.Context, key K) (oauth2.TokenSource, error) {
+	if p.err != nil {
+		return nil, p.err
+	}
+	src, err := p.sources.Get(ctx, key)
+	if err != nil {
+		return nil, poolError(err)
+	}
+	return src, nil
+}
+
+// poolError returns err, from the pool's map, as the pool's own error.
+func poolError(err error) error {
+	var wait *keyed.WaitError
+	var panicked *keyed.PanicError
+	switch {
+	case errors.Is(err, keyed.ErrClosed):
+		return ErrPoolClosed
+	case errors.As(err, &wait) && wait.Slot:
+		return fmt.Errorf("tokensource: call ended while waiting for a slot in the pool, every other "+
+			"source being made: %w", wait.Cause)
+	case errors.As(err, &wait):
+		return fmt.Errorf("tokensource: call ended while waiting for a new source: %w", wait.Cause)
+	case errors.As(err, &panicked):
+		return fmt.Errorf("tokensource: newSource panicked with a %T", panicked.Value)
+	case errors.Is(err, keyed.ErrGoexit):
+		return errors.New("tokensource: newSource ended its goroutine (runtime.Goexit)")
+	}
+	return err // newSource's, as poolSources.Make wrapped it
+}
+
+// poolSources makes a pool's sources with newSource and tells its Observer
+// what becomes of them.
+type poolSources[K comparable] struct {
+	newSource func(K) (oauth2.TokenSource, error)
+	obs       Observer
+	keyName   func(any) string
+}
+
+// Make calls newSource. A source of the user's is wrapped so that the
+// pool's callers of key share one call of its Token at a time.
+func (ps *poolSources[K]) Make(key K) (oauth2.TokenSource, error) {
+	src, err := ps.newSource(key)
+	switch {
+	case err != nil:
+		return nil, wrap(err, "pool could not make a source")
+	case src == nil:
+		return nil, errors.New("tokensource: newSource returned neither a source nor an error")
+	}
+	if _, own := src.(*cache.Source); !own {
+		src = &sharedSource{src: src}
+	}
+	return src, nil
+}
+
+// Busy reports whether src runs a fetch, or a call of a source of the
+// user's.
+func (ps *poolSources[K]) Busy(src oauth2.TokenSource) bool {
+	switch src := src.(type) {
+	case *cache.Source:
+		return src.Fetching()
+	case *sharedSource:
+		return src.calls.running()
+	}
+	return false
+}
+
+func (ps *poolSources[K]) Added(key K, src oauth2.TokenSource) { ps.report(SourceAdded, "", key, src) }
+
+func (ps *poolSources[K]) Dropped(key K, src oauth2.TokenSource, why keyed.Reason) {
+	ps.report(SourceDropped, string(why), key, src)
+}
+
+// report tells the observer, if any, what the pool did with key's source
+// src, naming src's provider and, through KeyName, key. A panic in either
+// is recovered. No lock of the pool is held: the observer may call it.
+func (ps *poolSources[K]) report(kind EventKind, reason string, key K, src oauth2.TokenSource) {
+	if ps.obs == nil {
+		return
+	}
+	e := Event{Kind: kind, Reason: reason, Provider: providerOf(src), Context: context.Background()}
+	if ps.keyName != nil {
+		_ = guard("PoolOptions.KeyName", func() { e.Key = ps.keyName(key) })
+	}
+	report(ps.obs, e)
+}
+
+// providerOf returns the provider of src, a source a pool holds, if it is
+// a source of this package; else "".
+func providerOf(src oauth2.TokenSource) string {
+	if s, ok := src.(*cache.Source); ok {
+		if f, ok := s.Fetcher().(*fetcher); ok {
+			return f.provider
+		}
+	}
+	return ""
+}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -335,4 +336,19 @@ func TestPoolDropsASourceWhoseFetchRunsLast(t *testing.T) {
 		require.NoError(t, err)
 		assert.Equal(t, 2, m.callsOf("bob"), "bob's was dropped")
 	})
+}
+
+func TestPoolThatBecomesUnreachableStopsItsGoroutine(t *testing.T) {
+	before := janitors()
+	func() {
+		p := tokensource.NewPool(newMaker().newSource, nil)
+		_, err := p.Token(context.Background(), "a")
+		require.NoError(t, err)
+		require.Equal(t, before+1, janitors())
+	}()
+	for i := 0; i < 1000 && janitors() > before; i++ { // a cleanup runs on a goroutine of its own after a GC
+		runtime.GC()
+		runtime.Gosched()
+	}
+	assert.LessOrEqual(t, janitors(), before, "stopped without Close") // another test's unclosed pool may stop too
 }

@@ -325,7 +325,7 @@ func TestPoolDropsIdleSources(t *testing.T) {
 }
 
 // janitors counts the goroutines that pools run, in the whole process.
-func janitors() int { return stacksWith("tokensource.(*pool[...]).janitor(") }
+func janitors() int { return stacksWith("keyed.(*Map[...]).janitor(") }
 
 func TestPoolRunsOneGoroutine(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {

@@ -1,15 +1,26 @@
 package tokensource
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"net/http"
 )
 
+// poolKey is the context key of a pool key of type K.
+type poolKey[K comparable] struct{}
+
+// ContextWithKey returns a copy of ctx that carries key, for
+// [Pool.Transport] of a pool with keys of type K to authorize a request
+// with that context.
+func ContextWithKey[K comparable](ctx context.Context, key K) context.Context {
+	return context.WithValue(ctx, poolKey[K]{}, key)
+}
+
 // poolTransport authorizes requests with tokens of a pool's sources: for
 // key if fixed, else for the key of each request's context.
 type poolTransport[K comparable] struct {
-	p     *Pool[K] // not its pool: the Pool must stay reachable while in use
+	p     *Pool[K] // not its map: the Pool must stay reachable while in use
 	base  http.RoundTripper
 	key   K
 	fixed bool
