@@ -9,7 +9,6 @@ import (
 	"net/url"
 	"time"
 
-	"github.com/cenkalti/backoff/v4"
 	"golang.org/x/oauth2"
 
 	"github.com/fintechauth/tokensource/internal/cache"
@@ -103,91 +102,6 @@ func (p *RetryPolicy) validate(config string) error {
 	return nil
 }
 
-// attempt makes one token request.
-type attempt func(ctx context.Context) (*oauth2.Token, error)
-
-// errNoToken is the failure of an attempt that returned neither a token
-// nor an error: a bug of the source, which a retry would not mend.
-var errNoToken = errors.New("tokensource: the source returned neither a token nor an error")
-
-// do runs a until it succeeds, fails in a way that retrying cannot mend, or
-// the budget (or ctx's deadline, if sooner) is spent. Each attempt, its
-// response body included, ends by that deadline too, so no attempt can
-// hang. Each call has its own backoff. observe, if set, is told of each
-// retry and of the fetch's end, even when an attempt panics.
-func (p RetryPolicy) do(ctx context.Context, a attempt, retryable func(error) bool,
-	observe func(cache.Event)) (tok *oauth2.Token, err error) {
-	if observe == nil {
-		return p.retry(ctx, a, retryable, nil, new(int))
-	}
-	began, n, returned := time.Now(), 0, false
-	defer func() {
-		e := cache.Event{Kind: cache.FetchEnded, Duration: time.Since(began), Attempts: n, Err: err}
-		switch {
-		case !returned: // the panic, or runtime.Goexit, goes on
-			e.Err = errors.New("tokensource: the fetch panicked")
-		case tok != nil:
-			e.Expiry = tok.Expiry
-		}
-		observe(e)
-	}()
-	tok, err = p.retry(ctx, a, retryable, observe, &n)
-	returned = true
-	return tok, err
-}
-
-// retry is do's loop; n counts the attempts.
-func (p RetryPolicy) retry(ctx context.Context, a attempt, retryable func(error) bool,
-	observe func(cache.Event), n *int) (*oauth2.Token, error) {
-	var b *backoff.ExponentialBackOff // made on the first failure
-	ctx, cancel := context.WithTimeout(ctx, p.budget())
-	defer cancel()
-	deadline, _ := ctx.Deadline()
-	for *n = 1; ; *n++ {
-		tok, err := a(ctx)
-		switch {
-		case err == nil && tok == nil:
-			return nil, errNoToken
-		case err == nil:
-			return tok, nil
-		case ctx.Err() != nil:
-			return nil, p.ended(ctx, err)
-		case p.MaxElapsedTime < 0 || !retryable(err):
-			return nil, err
-		}
-		wait := retryAfter(err)
-		if wait == 0 {
-			if b == nil {
-				b = backoff.NewExponentialBackOff(
-					backoff.WithInitialInterval(p.InitialInterval),
-					backoff.WithMaxInterval(p.MaxInterval),
-					backoff.WithMaxElapsedTime(0),
-				)
-			}
-			wait = min(b.NextBackOff(), p.MaxInterval) // the cap holds after jitter too
-		}
-		if time.Now().Add(wait).After(deadline) {
-			if *n == 1 {
-				return nil, err
-			}
-			return nil, wrap(err, "giving up after %d attempts", *n)
-		}
-		if p.Notify != nil {
-			_ = guard("Notify", func() { p.Notify(err, wait) })
-		}
-		if observe != nil {
-			observe(cache.Event{Kind: cache.Retrying, Err: err, Wait: wait})
-		}
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return nil, &stopped{ctx: context.Cause(ctx), last: err}
-		case <-t.C:
-		}
-	}
-}
-
 // budget is how long one fetch may take: MaxElapsedTime, or with retries
 // disabled, the default budget for its single attempt.
 func (p RetryPolicy) budget() time.Duration {
@@ -196,26 +110,6 @@ func (p RetryPolicy) budget() time.Duration {
 	}
 	return p.MaxElapsedTime
 }
-
-// ended describes an attempt cut short by ctx: a cancellation as it is, a
-// deadline (the budget's, or the caller's if sooner) with what it was.
-func (p RetryPolicy) ended(ctx context.Context, err error) error {
-	if !errors.Is(ctx.Err(), context.DeadlineExceeded) {
-		return err
-	}
-	return wrap(err, "no token by the deadline (fetch budget %v)", p.budget())
-}
-
-// stopped is a retry cut short by its context: it wraps both the context's
-// error and the last failure, so errors.As still finds the provider's
-// answer.
-type stopped struct{ ctx, last error }
-
-func (e *stopped) Error() string {
-	return "tokensource: stopped waiting to retry (" + message(e.last) + "): " + e.ctx.Error()
-}
-
-func (e *stopped) Unwrap() []error { return []error{e.ctx, e.last} }
 
 // retryable reports whether another attempt may succeed where err failed.
 func retryable(err error) bool {
