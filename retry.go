@@ -1,6 +1,7 @@
 package tokensource
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"io"
@@ -37,10 +38,10 @@ const (
 //
 // A cached source (TokenSource) also shares each failed fetch: callers that
 // waited on it get its error, and so does every call until a cool-down has
-// passed, without a request. The cool-down starts near MaxInterval, doubles
+// passed, without a request. The cool-down starts near CoolDown, doubles
 // while failures continue, up to MaxCoolDown, and is never shorter than the
 // provider's Retry-After. The first call after it sends one request; its
-// success ends the cool-down. The same pause, from MaxInterval up to
+// success ends the cool-down. The same pause, from CoolDown up to
 // MaxCoolDown, spaces out the tokens an API rejects (see [Invalidate]).
 type RetryPolicy struct {
 	// InitialInterval is the first wait between attempts. Optional; default
@@ -52,10 +53,14 @@ type RetryPolicy struct {
 	// MaxElapsedTime is the budget for one fetch: all attempts and waits
 	// together. Optional; default 10s. A negative value disables retries.
 	MaxElapsedTime time.Duration
+	// CoolDown is the first pause after a failed fetch (±25%), and between
+	// tokens an API rejects; it doubles up to MaxCoolDown. Optional;
+	// default: MaxInterval. A CoolDown over MaxCoolDown or 24h is refused.
+	CoolDown time.Duration
 	// MaxCoolDown caps the pause after failed fetches during which a cached
 	// source returns the last error without asking the provider. A longer
 	// cool-down costs a failing provider fewer requests and delays noticing
-	// its recovery. Optional; default 5m.
+	// its recovery. Optional; default 5m, or CoolDown if longer; at most 24h.
 	MaxCoolDown time.Duration
 	// Notify, if set, is told of every failure that no caller sees, with
 	// the wait before the next attempt: each failed attempt that will be
@@ -66,23 +71,17 @@ type RetryPolicy struct {
 	Notify func(err error, wait time.Duration)
 }
 
+// withDefaults returns the policy with each zero field set to its default.
 func (p *RetryPolicy) withDefaults() RetryPolicy {
 	var r RetryPolicy
 	if p != nil {
 		r = *p
 	}
-	if r.InitialInterval == 0 {
-		r.InitialInterval = defaultInitialInterval
-	}
-	if r.MaxInterval == 0 {
-		r.MaxInterval = max(defaultMaxInterval, r.InitialInterval)
-	}
-	if r.MaxElapsedTime == 0 {
-		r.MaxElapsedTime = defaultMaxElapsedTime
-	}
-	if r.MaxCoolDown == 0 {
-		r.MaxCoolDown = max(defaultMaxCoolDown, r.MaxInterval)
-	}
+	r.InitialInterval = cmp.Or(r.InitialInterval, defaultInitialInterval)
+	r.MaxInterval = cmp.Or(r.MaxInterval, max(defaultMaxInterval, r.InitialInterval))
+	r.MaxElapsedTime = cmp.Or(r.MaxElapsedTime, defaultMaxElapsedTime)
+	r.CoolDown = cmp.Or(r.CoolDown, r.MaxInterval)
+	r.MaxCoolDown = cmp.Or(r.MaxCoolDown, max(defaultMaxCoolDown, r.CoolDown))
 	return r
 }
 
@@ -92,12 +91,16 @@ func (p *RetryPolicy) validate(config string) error {
 		return nil
 	}
 	switch {
-	case p.InitialInterval < 0, p.MaxInterval < 0, p.MaxCoolDown < 0:
+	case p.InitialInterval < 0, p.MaxInterval < 0, p.CoolDown < 0, p.MaxCoolDown < 0:
 		return invalid(config, "Retry", "intervals must not be negative")
 	case p.MaxCoolDown > cache.MaxWait:
 		return invalid(config, "Retry.MaxCoolDown", "must not exceed "+cache.MaxWait.String())
+	case p.CoolDown > cache.MaxWait:
+		return invalid(config, "Retry.CoolDown", "must not exceed "+cache.MaxWait.String())
 	case p.MaxInterval != 0 && p.MaxInterval < p.InitialInterval:
 		return invalid(config, "Retry.MaxInterval", "is shorter than InitialInterval")
+	case p.MaxCoolDown != 0 && p.CoolDown > p.MaxCoolDown:
+		return invalid(config, "Retry.CoolDown", "is longer than MaxCoolDown")
 	}
 	return nil
 }

@@ -60,7 +60,7 @@ func (s settings) cached(ctx context.Context, a attempt, retryable func(error) b
 	f := &fetcher{attempt: a, retryable: retryable, policy: s.retry.withDefaults(), provider: s.provider}
 	f.opts = cache.Options{
 		ExpiryDelta: cmp.Or(s.expiryDelta, defaultExpiryDelta),
-		MinCoolDown: f.policy.MaxInterval,
+		MinCoolDown: f.policy.CoolDown,
 		MaxCoolDown: f.policy.MaxCoolDown,
 		RetryAfter:  retryAfter,
 		Notify:      f.policy.Notify,
