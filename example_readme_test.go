@@ -68,6 +68,7 @@ func ExampleRetryPolicy() {
 			InitialInterval: 100 * time.Millisecond, // first wait
 			MaxInterval:     time.Second,            // cap on one wait, jitter included
 			MaxElapsedTime:  3 * time.Second,        // budget for one fetch; negative: no retries
+			CoolDown:        30 * time.Second,       // first pause after a failed fetch; default MaxInterval
 			MaxCoolDown:     15 * time.Minute,       // cap on the pause after failures (at most 24h)
 			Notify: func(err error, wait time.Duration) { // failures no caller sees: log them
 				if e, ok := errors.AsType[*tokensource.Error](err); ok {

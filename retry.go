@@ -1,6 +1,7 @@
 package tokensource
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"io"
@@ -9,7 +10,6 @@ import (
 	"net/url"
 	"time"
 
-	"github.com/cenkalti/backoff/v4"
 	"golang.org/x/oauth2"
 
 	"github.com/fintechauth/tokensource/internal/cache"
@@ -38,10 +38,10 @@ const (
 //
 // A cached source (TokenSource) also shares each failed fetch: callers that
 // waited on it get its error, and so does every call until a cool-down has
-// passed, without a request. The cool-down starts near MaxInterval, doubles
+// passed, without a request. The cool-down starts near CoolDown, doubles
 // while failures continue, up to MaxCoolDown, and is never shorter than the
 // provider's Retry-After. The first call after it sends one request; its
-// success ends the cool-down. The same pause, from MaxInterval up to
+// success ends the cool-down. The same pause, from CoolDown up to
 // MaxCoolDown, spaces out the tokens an API rejects (see [Invalidate]).
 type RetryPolicy struct {
 	// InitialInterval is the first wait between attempts. Optional; default
@@ -53,10 +53,14 @@ type RetryPolicy struct {
 	// MaxElapsedTime is the budget for one fetch: all attempts and waits
 	// together. Optional; default 10s. A negative value disables retries.
 	MaxElapsedTime time.Duration
+	// CoolDown is the first pause after a failed fetch (±25%), and between
+	// tokens an API rejects; it doubles up to MaxCoolDown. Optional;
+	// default: MaxInterval. A CoolDown over MaxCoolDown or 24h is refused.
+	CoolDown time.Duration
 	// MaxCoolDown caps the pause after failed fetches during which a cached
 	// source returns the last error without asking the provider. A longer
 	// cool-down costs a failing provider fewer requests and delays noticing
-	// its recovery. Optional; default 5m.
+	// its recovery. Optional; default 5m, or CoolDown if longer; at most 24h.
 	MaxCoolDown time.Duration
 	// Notify, if set, is told of every failure that no caller sees, with
 	// the wait before the next attempt: each failed attempt that will be
@@ -67,23 +71,17 @@ type RetryPolicy struct {
 	Notify func(err error, wait time.Duration)
 }
 
+// withDefaults returns the policy with each zero field set to its default.
 func (p *RetryPolicy) withDefaults() RetryPolicy {
 	var r RetryPolicy
 	if p != nil {
 		r = *p
 	}
-	if r.InitialInterval == 0 {
-		r.InitialInterval = defaultInitialInterval
-	}
-	if r.MaxInterval == 0 {
-		r.MaxInterval = max(defaultMaxInterval, r.InitialInterval)
-	}
-	if r.MaxElapsedTime == 0 {
-		r.MaxElapsedTime = defaultMaxElapsedTime
-	}
-	if r.MaxCoolDown == 0 {
-		r.MaxCoolDown = max(defaultMaxCoolDown, r.MaxInterval)
-	}
+	r.InitialInterval = cmp.Or(r.InitialInterval, defaultInitialInterval)
+	r.MaxInterval = cmp.Or(r.MaxInterval, max(defaultMaxInterval, r.InitialInterval))
+	r.MaxElapsedTime = cmp.Or(r.MaxElapsedTime, defaultMaxElapsedTime)
+	r.CoolDown = cmp.Or(r.CoolDown, r.MaxInterval)
+	r.MaxCoolDown = cmp.Or(r.MaxCoolDown, max(defaultMaxCoolDown, r.CoolDown))
 	return r
 }
 
@@ -93,99 +91,18 @@ func (p *RetryPolicy) validate(config string) error {
 		return nil
 	}
 	switch {
-	case p.InitialInterval < 0, p.MaxInterval < 0, p.MaxCoolDown < 0:
+	case p.InitialInterval < 0, p.MaxInterval < 0, p.CoolDown < 0, p.MaxCoolDown < 0:
 		return invalid(config, "Retry", "intervals must not be negative")
 	case p.MaxCoolDown > cache.MaxWait:
 		return invalid(config, "Retry.MaxCoolDown", "must not exceed "+cache.MaxWait.String())
+	case p.CoolDown > cache.MaxWait:
+		return invalid(config, "Retry.CoolDown", "must not exceed "+cache.MaxWait.String())
 	case p.MaxInterval != 0 && p.MaxInterval < p.InitialInterval:
 		return invalid(config, "Retry.MaxInterval", "is shorter than InitialInterval")
+	case p.MaxCoolDown != 0 && p.CoolDown > p.MaxCoolDown:
+		return invalid(config, "Retry.CoolDown", "is longer than MaxCoolDown")
 	}
 	return nil
-}
-
-// attempt makes one token request.
-type attempt func(ctx context.Context) (*oauth2.Token, error)
-
-// errNoToken is the failure of an attempt that returned neither a token
-// nor an error: a bug of the source, which a retry would not mend.
-var errNoToken = errors.New("tokensource: the source returned neither a token nor an error")
-
-// do runs a until it succeeds, fails in a way that retrying cannot mend, or
-// the budget (or ctx's deadline, if sooner) is spent. Each attempt, its
-// response body included, ends by that deadline too, so no attempt can
-// hang. Each call has its own backoff. observe, if set, is told of each
-// retry and of the fetch's end, even when an attempt panics.
-func (p RetryPolicy) do(ctx context.Context, a attempt, retryable func(error) bool,
-	observe func(cache.Event)) (tok *oauth2.Token, err error) {
-	if observe == nil {
-		return p.retry(ctx, a, retryable, nil, new(int))
-	}
-	began, n, returned := time.Now(), 0, false
-	defer func() {
-		e := cache.Event{Kind: cache.FetchEnded, Duration: time.Since(began), Attempts: n, Err: err}
-		switch {
-		case !returned: // the panic, or runtime.Goexit, goes on
-			e.Err = errors.New("tokensource: the fetch panicked")
-		case tok != nil:
-			e.Expiry = tok.Expiry
-		}
-		observe(e)
-	}()
-	tok, err = p.retry(ctx, a, retryable, observe, &n)
-	returned = true
-	return tok, err
-}
-
-// retry is do's loop; n counts the attempts.
-func (p RetryPolicy) retry(ctx context.Context, a attempt, retryable func(error) bool,
-	observe func(cache.Event), n *int) (*oauth2.Token, error) {
-	var b *backoff.ExponentialBackOff // made on the first failure
-	ctx, cancel := context.WithTimeout(ctx, p.budget())
-	defer cancel()
-	deadline, _ := ctx.Deadline()
-	for *n = 1; ; *n++ {
-		tok, err := a(ctx)
-		switch {
-		case err == nil && tok == nil:
-			return nil, errNoToken
-		case err == nil:
-			return tok, nil
-		case ctx.Err() != nil:
-			return nil, p.ended(ctx, err)
-		case p.MaxElapsedTime < 0 || !retryable(err):
-			return nil, err
-		}
-		wait := retryAfter(err)
-		if wait == 0 {
-			if b == nil {
-				b = backoff.NewExponentialBackOff(
-					backoff.WithInitialInterval(p.InitialInterval),
-					backoff.WithMaxInterval(p.MaxInterval),
-					backoff.WithMaxElapsedTime(0),
-				)
-			}
-			wait = min(b.NextBackOff(), p.MaxInterval) // the cap holds after jitter too
-		}
-		if time.Now().Add(wait).After(deadline) {
-			if *n == 1 {
-				return nil, err
-			}
-			return nil, wrap(err, "giving up after %d attempts", *n)
-		}
-		if p.Notify != nil {
-			_ = guard("Notify", func() { p.Notify(err, wait) })
-		}
-		if observe != nil {
-			observe(cache.Event{Kind: cache.Retrying, Err: err, Wait: wait})
-		}
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return nil, &stopped{ctx: context.Cause(ctx), last: err}
-		case <-t.C:
-		}
-	}
 }
 
 // budget is how long one fetch may take: MaxElapsedTime, or with retries
@@ -196,26 +113,6 @@ func (p RetryPolicy) budget() time.Duration {
 	}
 	return p.MaxElapsedTime
 }
-
-// ended describes an attempt cut short by ctx: a cancellation as it is, a
-// deadline (the budget's, or the caller's if sooner) with what it was.
-func (p RetryPolicy) ended(ctx context.Context, err error) error {
-	if !errors.Is(ctx.Err(), context.DeadlineExceeded) {
-		return err
-	}
-	return wrap(err, "no token by the deadline (fetch budget %v)", p.budget())
-}
-
-// stopped is a retry cut short by its context: it wraps both the context's
-// error and the last failure, so errors.As still finds the provider's
-// answer.
-type stopped struct{ ctx, last error }
-
-func (e *stopped) Error() string {
-	return "tokensource: stopped waiting to retry (" + message(e.last) + "): " + e.ctx.Error()
-}
-
-func (e *stopped) Unwrap() []error { return []error{e.ctx, e.last} }
 
 // retryable reports whether another attempt may succeed where err failed.
 func retryable(err error) bool {

@@ -79,7 +79,7 @@ func (s settings) cached(ctx context.Context, a attempt, retryable func(error) b
 	f := &fetcher{attempt: a, retryable: retryable, policy: policyOf(s.retry), provider: s.provider}
 	f.opts = cache.Options{
 		ExpiryDelta: cmp.Or(s.expiryDelta, defaultExpiryDelta),
-		CoolDown:    f.policy.MaxInterval,
+		CoolDown:    f.policy.CoolDown,
 		MaxCoolDown: f.policy.MaxCoolDown,
 		Traced:      s.observer != nil,
 	}
