@@ -170,6 +170,7 @@ type Event struct {
 type reporter struct {
 	observer           Observer // nil: events go nowhere
 	provider, identity string
+	events             func(cache.Event) // a cached source's Report, for its fetch's own events
 }
 
 func (s settings) reporter() reporter {

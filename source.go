@@ -45,22 +45,32 @@ func RetryTokenSourceWithObserver(ctx context.Context, src oauth2.TokenSource, p
 
 // fetcher fetches for one cached source, with its policy, and is told
 // what the source does: it is the source's cache.Fetcher, and its
-// cache.Sharer when the source shares through a Store. It holds the
-// source's options too, so that a source makes one allocation for all.
+// cache.Sharer when the source shares through a Store. What only some
+// sources need (an Observer, a Store, options other than the defaults) is
+// held apart, so that an idle source of the defaults holds little.
 type fetcher struct {
 	attempt   attempt
 	retryable func(error) bool
 	policy    *RetryPolicy // with its defaults; shared by every source of the default policy
-	opts      cache.Options
-	provider  string                            // for the events of a Pool holding the source
-	reporter  *reporter                         // nil without an Observer
-	events    func(cache.Event)                 // the source's Report, for the fetch's own events; nil without an Observer
-	key       func() string                     // the source's Store key; nil without a Store
-	adopt     func(*oauth2.Token) *oauth2.Token // nil unless a token from the Store needs readying
+	provider  string       // for the events of a Pool holding the source
+	reporter  *reporter    // nil without an Observer
+	sharing   *sharing     // nil without a Store
 }
 
-// defaultPolicy is the policy of every source whose config sets none.
-var defaultPolicy = (*RetryPolicy)(nil).withDefaults()
+// sharing is what a source that shares through a Store keeps for it.
+type sharing struct {
+	key   func() string                     // the source's Store key
+	adopt func(*oauth2.Token) *oauth2.Token // readies a token from the Store; nil if it needs nothing
+}
+
+// defaultPolicy is the policy of every source whose config sets none, and
+// defaultOptions the cache options of every such source without an
+// ExpiryDelta, an Observer or a Store.
+var (
+	defaultPolicy  = (*RetryPolicy)(nil).withDefaults()
+	defaultOptions = cache.Options{ExpiryDelta: defaultExpiryDelta, CoolDown: defaultPolicy.CoolDown,
+		MaxCoolDown: defaultPolicy.MaxCoolDown}
+)
 
 // policyOf returns p with its defaults.
 func policyOf(p *RetryPolicy) *RetryPolicy {
@@ -77,19 +87,25 @@ func policyOf(p *RetryPolicy) *RetryPolicy {
 func (s settings) cached(ctx context.Context, a attempt, retryable func(error) bool, tok *oauth2.Token,
 	key func() string, adopt func(*oauth2.Token) *oauth2.Token) *cache.Source {
 	f := &fetcher{attempt: a, retryable: retryable, policy: policyOf(s.retry), provider: s.provider}
-	f.opts = cache.Options{
+	opts := cache.Options{
 		ExpiryDelta: cmp.Or(s.expiryDelta, defaultExpiryDelta),
 		CoolDown:    f.policy.CoolDown,
 		MaxCoolDown: f.policy.MaxCoolDown,
 		Traced:      s.observer != nil,
 	}
 	if s.store != nil {
-		f.opts.Shared = &cache.Shared{Store: s.store, LockTTL: min(f.policy.budget()+time.Second, cache.MaxWait)}
-		f.key, f.adopt = key, adopt
+		opts.Shared = &cache.Shared{Store: s.store, LockTTL: min(f.policy.budget()+time.Second, cache.MaxWait)}
+		f.sharing = &sharing{key: key, adopt: adopt}
 	}
-	src := cache.New(ctx, f, tok, &f.opts)
+	o := &defaultOptions
+	if opts != defaultOptions {
+		o = &opts
+	}
+	src := cache.New(ctx, f, tok, o)
 	if s.observer != nil {
-		f.reporter, f.events = new(s.reporter()), src.Report
+		r := s.reporter()
+		r.events = src.Report
+		f.reporter = &r
 	}
 	return src
 }
@@ -97,10 +113,14 @@ func (s settings) cached(ctx context.Context, a attempt, retryable func(error) b
 // Fetch makes one fetch: a whole retry cycle, or a single attempt for a
 // probe.
 func (f *fetcher) Fetch(ctx context.Context, probe bool) (*oauth2.Token, error) {
-	if probe {
-		return f.policy.do(ctx, f.attempt, never, f.events)
+	var events func(cache.Event)
+	if f.reporter != nil {
+		events = f.reporter.events
 	}
-	return f.policy.do(ctx, f.attempt, f.retryable, f.events)
+	if probe {
+		return f.policy.do(ctx, f.attempt, never, events)
+	}
+	return f.policy.do(ctx, f.attempt, f.retryable, events)
 }
 
 // RetryAfter returns the wait a failure asked for, or 0.
@@ -118,12 +138,12 @@ func (f *fetcher) Report(e cache.Event) {
 }
 
 // Key, EncodeErr, DecodeErr and Adopt make f a cache.Sharer.
-func (f *fetcher) Key() string                         { return f.key() }
+func (f *fetcher) Key() string                         { return f.sharing.key() }
 func (f *fetcher) EncodeErr(err error) json.RawMessage { return encodeErr(err) }
 func (f *fetcher) DecodeErr(b json.RawMessage) error   { return decodeErr(b) }
 func (f *fetcher) Adopt(tok *oauth2.Token) *oauth2.Token {
-	if f.adopt != nil {
-		return f.adopt(tok)
+	if f.sharing.adopt != nil {
+		return f.sharing.adopt(tok)
 	}
 	return tok
 }
