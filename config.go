@@ -82,8 +82,8 @@ type settings struct {
 	expiryDelta time.Duration
 	store       Store
 	observer    Observer
-	provider    string // names the provider in events
-	identity    string // names the source's identity in events, without a secret
+	provider    Provider // names the provider in events
+	identity    string   // names the source's identity in events, without a secret
 }
 
 // identity is the Store key of a source: its provider and a hash of what

@@ -105,12 +105,15 @@ func (k EventKind) String() string {
 	return "unknown"
 }
 
+// Provider names the kind of source an [Event] comes from.
+type Provider string
+
 // The providers an [Event] names.
 const (
-	ProviderFliqa             = "fliqa"
-	ProviderFlinks            = "flinks"
-	ProviderClientCredentials = "client_credentials"
-	ProviderCustom            = "custom" // RetryTokenSource over a source of the user's
+	ProviderFliqa             Provider = "fliqa"
+	ProviderFlinks            Provider = "flinks"
+	ProviderClientCredentials Provider = "client_credentials"
+	ProviderCustom            Provider = "custom" // RetryTokenSource over a source of the user's
 )
 
 // Event is what an [Observer] is told. Fields that do not apply to its
@@ -119,7 +122,7 @@ type Event struct {
 	Kind EventKind
 	// Provider is ProviderFliqa, ProviderFlinks, ProviderClientCredentials
 	// or ProviderCustom.
-	Provider string
+	Provider Provider
 	// Identity names whose tokens the event concerns, without a secret:
 	// "environment/tenant slug" for Fliqa (such as "production/my_slug"),
 	// the client ID for Flinks and for client credentials. It is empty for
@@ -168,9 +171,10 @@ type Event struct {
 // reporter turns the cache's events into Events for an Observer, naming
 // the source's provider and identity.
 type reporter struct {
-	observer           Observer // nil: events go nowhere
-	provider, identity string
-	events             func(cache.Event) // a cached source's Report, for its fetch's own events
+	observer Observer // nil: events go nowhere
+	provider Provider
+	identity string
+	events   func(cache.Event) // a cached source's Report, for its fetch's own events
 }
 
 func (s settings) reporter() reporter {

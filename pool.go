@@ -282,7 +282,7 @@ func (ps *poolSources[K]) report(kind EventKind, reason string, key K, src oauth
 
 // providerOf returns the provider of src, a source a pool holds, if it is
 // a source of this package; else "".
-func providerOf(src oauth2.TokenSource) string {
+func providerOf(src oauth2.TokenSource) Provider {
 	if s, ok := src.(*cache.Source); ok {
 		if f, ok := s.Fetcher().(*fetcher); ok {
 			return f.provider

@@ -252,7 +252,7 @@ func TestPoolEventsNameProviderAndKey(t *testing.T) {
 			require.True(t, p.Remove("own"))
 			var got []string
 			for _, e := range obs.all() {
-				got = append(got, e.Kind.String()+" "+e.Provider+" "+e.Key)
+				got = append(got, e.Kind.String()+" "+string(e.Provider)+" "+e.Key)
 			}
 			assert.Equal(t, tc.want, got)
 			p.Close()

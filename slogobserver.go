@@ -69,7 +69,7 @@ func (o slogObserver) Observe(e Event) {
 		msg = slogMessages[e.Kind]
 	}
 	var buf [11]slog.Attr
-	attrs := append(buf[:0], slog.String("kind", e.Kind.String()), slog.String("provider", e.Provider))
+	attrs := append(buf[:0], slog.String("kind", e.Kind.String()), slog.String("provider", string(e.Provider)))
 	if e.Identity != "" {
 		attrs = append(attrs, slog.String("identity", e.Identity))
 	}

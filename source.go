@@ -52,7 +52,7 @@ type fetcher struct {
 	attempt   attempt
 	retryable func(error) bool
 	policy    *RetryPolicy // with its defaults; shared by every source of the default policy
-	provider  string       // for the events of a Pool holding the source
+	provider  Provider     // for the events of a Pool holding the source
 	reporter  *reporter    // nil without an Observer
 	sharing   *sharing     // nil without a Store
 }

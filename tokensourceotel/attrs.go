@@ -114,9 +114,9 @@ type attrCache struct {
 
 func newAttrCache() *attrCache {
 	c := &attrCache{pool: newPoolAttrs(), known: make(map[string]*providerAttrs)}
-	for _, name := range []string{tokensource.ProviderFliqa, tokensource.ProviderFlinks,
+	for _, p := range []tokensource.Provider{tokensource.ProviderFliqa, tokensource.ProviderFlinks,
 		tokensource.ProviderClientCredentials, tokensource.ProviderCustom} {
-		c.known[name] = newProviderAttrs(name)
+		c.known[string(p)] = newProviderAttrs(string(p))
 	}
 	return c
 }

@@ -156,7 +156,7 @@ func (o *Observer) Observe(e tokensource.Event) {
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	p := o.attrs.provider(e.Provider)
+	p := o.attrs.provider(string(e.Provider))
 	switch e.Kind {
 	case tokensource.FetchEnded:
 		out := p.outcome(e.Err)

@@ -121,7 +121,7 @@ func TestObserveRecordsEachKind(t *testing.T) {
 
 func TestObserveRecordsSecondsAndProviders(t *testing.T) {
 	tm := newTelemetry(t)
-	for _, p := range []string{tokensource.ProviderFliqa, tokensource.ProviderFlinks,
+	for _, p := range []tokensource.Provider{tokensource.ProviderFliqa, tokensource.ProviderFlinks,
 		tokensource.ProviderClientCredentials, tokensource.ProviderCustom, "another"} {
 		tm.Observe(tokensource.Event{Kind: tokensource.FetchEnded, Provider: p, Duration: 1500 * time.Millisecond,
 			Attempts: 1})
