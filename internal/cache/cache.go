@@ -187,15 +187,16 @@ func (s *Source) TokenContext(ctx context.Context) (*oauth2.Token, error) {
 // keep being rejected, and back to CoolDown only after MaxCoolDown
 // without a drop. Within the pause, tok stays.
 func (s *Source) Invalidate(tok *oauth2.Token) bool {
-	if !s.drop(tok) {
+	if !s.dropIfCurrent(tok) {
 		return false
 	}
 	s.Report(Event{Kind: Invalidated})
 	return true
 }
 
-// drop does what Invalidate says, under s.mu.
-func (s *Source) drop(tok *oauth2.Token) bool {
+// dropIfCurrent drops tok as Invalidate describes, and reports whether it
+// did.
+func (s *Source) dropIfCurrent(tok *oauth2.Token) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	cur := s.state.Load()
