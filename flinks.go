@@ -79,28 +79,26 @@ type FlinksConfig struct {
 	// Exchange returns the token along with that error, so that the
 	// refresh token is not lost.
 	OnNewToken func(*oauth2.Token)
-	// HTTPClient sends the token requests. Optional; default the
-	// oauth2.HTTPClient value of the context, else http.DefaultClient.
+
+	// HTTPClient sends the token requests (see [ClientCredentialsConfig.HTTPClient]).
+	// Optional; default: the context's oauth2.HTTPClient, else http.DefaultClient.
 	HTTPClient *http.Client
-	// Retry says how a fetch retries. Optional; nil means the defaults of
-	// [RetryPolicy]. Exchange retries less: see there.
+	// Retry is the retry policy (see [ClientCredentialsConfig.Retry]);
+	// Exchange retries less: see there. Optional; default: nil, the
+	// defaults of [RetryPolicy].
 	Retry *RetryPolicy
-	// ExpiryDelta bounds how close to its expiry a cached token is served:
-	// until min(ExpiryDelta, L/4) before it, L being the token's lifetime
-	// when obtained, and a token given to TokenSource until ExpiryDelta
-	// before it. Its renewal starts earlier, in the background (see
-	// TokenSource). Optional; default 10s, as in x/oauth2.
+	// ExpiryDelta bounds how close to its expiry a token is served (see
+	// [ClientCredentialsConfig.ExpiryDelta]); a token given to TokenSource
+	// is served until ExpiryDelta before its expiry. Optional; default: 10s.
 	ExpiryDelta time.Duration
-	// Store, if set, shares tokens and failures with the sources of other
-	// processes that have the same identity, so that a fleet makes the
-	// token requests of one process (see [Store]): a refresh source by its
-	// refresh token, a client-credentials source by its client and scope.
+	// Store shares tokens and failures with other processes (see
+	// [ClientCredentialsConfig.Store]): a refresh source by its refresh
+	// token, a client-credentials source by its client and scope.
 	// OnNewToken is called in the process that obtained the token.
-	// Optional; nil keeps them in this process.
+	// Optional; default: nil, this process only.
 	Store Store
-	// Observer, if set, is told what the sources of this config do: each
-	// fetch, each wait, each token an API rejected (see [Observer]).
-	// Optional; nil reports nothing and costs nothing.
+	// Observer is given the sources' events (see
+	// [ClientCredentialsConfig.Observer]). Optional; default: nil, no events.
 	Observer Observer
 }
 
