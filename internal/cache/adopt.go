@@ -57,7 +57,7 @@ func (s *Source) adoptable(e *entry) (outcome, bool) {
 // adopted is a failure this source adopted from another process.
 type adopted struct {
 	err   error
-	stamp int64 // the entry's Stamp: tells this failure from a later one
+	stamp int64 // the entry's Stamp, which distinguishes this failure from a later one
 }
 
 func (e *adopted) Error() string { return e.err.Error() }
