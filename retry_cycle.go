@@ -30,38 +30,38 @@ var (
 // do runs a until it succeeds, fails in a way that retrying cannot mend, or
 // the budget (or ctx's deadline, if sooner) is spent. Each attempt, its
 // response body included, ends by that deadline too, so no attempt can
-// hang. Each call has its own backoff. report, if not nil, gets a Retrying
-// event for each retry and FetchEnded at the end, even when an attempt
-// panics.
+// hang. Each call has its own backoff. reportEvent, if not nil, gets a
+// Retrying event for each retry and FetchEnded at the end, even when an
+// attempt panics.
 func (p RetryPolicy) do(ctx context.Context, a attempt, retryable func(error) bool,
-	report func(cache.Event)) (*oauth2.Token, error) {
-	c := &retryCycle{policy: p, attempt: a, retryable: retryable, report: report, waits: newRetryWaits(p)}
-	if report == nil {
+	reportEvent func(cache.Event)) (*oauth2.Token, error) {
+	c := &retryCycle{policy: p, attempt: a, retryable: retryable, reportEvent: reportEvent, waits: newRetryWaits(p)}
+	if reportEvent == nil {
 		return c.run(ctx)
 	}
 	began, returned := time.Now(), false
 	defer func() {
 		if !returned { // an attempt panicked (or called runtime.Goexit); the panic goes on up
-			report(c.fetchEnded(began, nil, errPanicked))
+			reportEvent(c.fetchEnded(began, nil, errPanicked))
 		}
 	}()
 	tok, err := c.run(ctx)
 	returned = true
-	report(c.fetchEnded(began, tok, err))
+	reportEvent(c.fetchEnded(began, tok, err))
 	return tok, err
 }
 
 // retryCycle is one fetch: backoff's loop runs its attempts and waits as
 // its retryWaits says between them.
 type retryCycle struct {
-	policy    RetryPolicy
-	attempt   attempt
-	retryable func(error) bool
-	report    func(cache.Event) // nil: no events
-	ctx       context.Context   // the caller's, bounded by the budget
-	waits     retryWaits
-	attempts  int
-	final     bool // the last attempt failed in a way no retry can mend
+	policy      RetryPolicy
+	attempt     attempt
+	retryable   func(error) bool
+	reportEvent func(cache.Event) // nil: no events
+	ctx         context.Context   // the caller's, bounded by the budget
+	waits       retryWaits
+	attempts    int
+	final       bool // the last attempt failed in a way no retry can mend
 }
 
 // run makes the fetch within its budget.
@@ -98,15 +98,15 @@ func (c *retryCycle) try() (*oauth2.Token, error) {
 }
 
 // reportRetry reports the last failure and the wait before the next
-// attempt to RetryPolicy.Notify and, as Retrying, to report. backoff's
-// loop calls it before each wait.
+// attempt to RetryPolicy.Notify and, as Retrying, to reportEvent.
+// backoff's loop calls it before each wait.
 func (c *retryCycle) reportRetry(_ error, wait time.Duration) {
 	err := c.waits.last
 	if c.policy.Notify != nil {
 		_ = guard("Notify", func() { c.policy.Notify(err, wait) })
 	}
-	if c.report != nil {
-		c.report(cache.Event{Kind: cache.Retrying, Err: err, Wait: wait})
+	if c.reportEvent != nil {
+		c.reportEvent(cache.Event{Kind: cache.Retrying, Err: err, Wait: wait})
 	}
 }
 

@@ -143,14 +143,14 @@ func (s *Source) newState(tok *oauth2.Token, lifetime time.Duration) *state {
 	return st
 }
 
-// spread returns the share of a token's window, between its opening and
-// its margin, that a source sharing through a store leaves before it
-// renews: at least half, so that a renewal has time to end before the
-// margin; mostly a little over half, now and then up to all of it. The
-// sources of a fleet that share one token draw apart, so one of them
-// renews first, well ahead of the next (as XFetch spreads recomputes:
-// 1-U^c is about c·Exp(1) while small), and the others adopt its token
-// rather than wait for its lock.
+// spread returns, for a source that shares through a store, the share of
+// its token's window (from the window's opening to the margin) still ahead
+// when it renews: at least half, so that the renewal has time to end
+// before the margin; mostly a little over half, now and then all of it.
+// The sources of a fleet that share one token draw different shares: the
+// one with the largest renews first, well ahead of the others, which adopt
+// its token instead of waiting for its lock. This is how XFetch spreads
+// recomputes (1-U^c is about c·Exp(1) for small values).
 func spread() float64 {
 	return 0.5 + 0.5*(1-math.Pow(rand.Float64(), 0.25))
 }
