@@ -1,7 +1,8 @@
 // Package cache keeps a source's current token through its life: it serves
 // it without a lock, renews it in the background ahead of its expiry when
-// callers come, serves it through failed renewals, shares a failed fetch
-// with a cool-down, and drops a token that an API rejected.
+// callers come, serves it through failed renewals, answers with the last
+// failure during the cool-down after a failed fetch, and drops a token
+// that an API rejected.
 //
 // A token that lived L when it was obtained is served until
 // min(ExpiryDelta, L/4) before its expiry (its margin). The first call in

@@ -117,8 +117,9 @@ func (m *Map[K, V]) callMake(key K, mk *making) (v V, err error) {
 	return m.maker.Make(key)
 }
 
-// settle ends mk with what Make returned: e gets the value, or leaves s
-// with the error. Its slot stays taken only by a value made and held.
+// settle ends mk with what Make returned: on success e gets the value; on
+// failure e is removed from s. The slot stays taken only if the value was
+// made and s still holds e.
 func (m *Map[K, V]) settle(s *shard[K, V], key K, e *entry[V], mk *making, v V, err error) {
 	s.mu.Lock()
 	held := s.m[key] == e
