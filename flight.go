@@ -13,15 +13,15 @@ import (
 // even if the source never returns. Its zero value is ready.
 type flight struct {
 	mu  sync.Mutex // guards cur
-	cur *call      // the running call, nil if none
+	cur *tokenCall // the running call, nil if none
 }
 
-// call is one call of a source's Token, which its callers wait for.
-type call struct {
+// tokenCall is one call of a source's Token, which its callers wait for.
+type tokenCall struct {
 	done     chan struct{} // closed when Token returned
 	tok      *oauth2.Token // shared by the callers: none may write to it
 	err      error
-	panicked any // for the caller that started the call, if still there
+	panicked any // re-panicked in the caller that started the call, if it still waits
 }
 
 // sharedSource is a source of the user's that a [Pool] holds, with the
@@ -46,7 +46,7 @@ func (f *flight) token(ctx context.Context, src oauth2.TokenSource) (*oauth2.Tok
 	f.mu.Lock()
 	c, mine := f.cur, false
 	if c == nil {
-		c, mine = &call{done: make(chan struct{})}, true
+		c, mine = &tokenCall{done: make(chan struct{})}, true
 		f.cur = c
 	}
 	f.mu.Unlock()
@@ -70,7 +70,7 @@ func (f *flight) token(ctx context.Context, src oauth2.TokenSource) (*oauth2.Tok
 
 // run calls src.Token and ends c, even if Token panics or ends its
 // goroutine.
-func (f *flight) run(c *call, src oauth2.TokenSource) {
+func (f *flight) run(c *tokenCall, src oauth2.TokenSource) {
 	returned := false
 	defer func() {
 		if !returned {

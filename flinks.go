@@ -74,33 +74,31 @@ type FlinksConfig struct {
 	// short. A panic in it is recovered, as in every hook, and counts as a
 	// failed fetch, with its cool-down: the callers get an error that
 	// names the panic value's type only (the value may hold the token), a
-	// background renewal tells Retry.Notify. The source keeps its refresh
+	// background renewal reports it to Retry.Notify. The source keeps its refresh
 	// token and fetches again after the cool-down, calling the hook again.
 	// Exchange returns the token along with that error, so that the
 	// refresh token is not lost.
 	OnNewToken func(*oauth2.Token)
-	// HTTPClient sends the token requests. Optional; default the
-	// oauth2.HTTPClient value of the context, else http.DefaultClient.
+
+	// HTTPClient sends the token requests (see [ClientCredentialsConfig.HTTPClient]).
+	// Optional; default: the context's oauth2.HTTPClient, else http.DefaultClient.
 	HTTPClient *http.Client
-	// Retry says how a fetch retries. Optional; nil means the defaults of
-	// [RetryPolicy]. Exchange retries less: see there.
+	// Retry is the retry policy (see [ClientCredentialsConfig.Retry]);
+	// Exchange retries less: see there. Optional; default: nil, the
+	// defaults of [RetryPolicy].
 	Retry *RetryPolicy
-	// ExpiryDelta bounds how close to its expiry a cached token is served:
-	// until min(ExpiryDelta, L/4) before it, L being the token's lifetime
-	// when obtained, and a token given to TokenSource until ExpiryDelta
-	// before it. Its renewal starts earlier, in the background (see
-	// TokenSource). Optional; default 10s, as in x/oauth2.
+	// ExpiryDelta bounds how close to its expiry a token is served (see
+	// [ClientCredentialsConfig.ExpiryDelta]); a token given to TokenSource
+	// is served until ExpiryDelta before its expiry. Optional; default: 10s.
 	ExpiryDelta time.Duration
-	// Store, if set, shares tokens and failures with the sources of other
-	// processes that have the same identity, so that a fleet makes the
-	// token requests of one process (see [Store]): a refresh source by its
-	// refresh token, a client-credentials source by its client and scope.
+	// Store shares tokens and failures with other processes (see
+	// [ClientCredentialsConfig.Store]): a refresh source by its refresh
+	// token, a client-credentials source by its client and scope.
 	// OnNewToken is called in the process that obtained the token.
-	// Optional; nil keeps them in this process.
+	// Optional; default: nil, this process only.
 	Store Store
-	// Observer, if set, is told what the sources of this config do: each
-	// fetch, each wait, each token an API rejected (see [Observer]).
-	// Optional; nil tells nothing and costs nothing.
+	// Observer is given the sources' events (see
+	// [ClientCredentialsConfig.Observer]). Optional; default: nil, no events.
 	Observer Observer
 }
 
@@ -133,7 +131,7 @@ func (c *FlinksConfig) Exchange(ctx context.Context, code string) (*oauth2.Token
 	if err != nil {
 		return nil, err
 	}
-	return tok, c.notify(tok) // with the token: a failed hook must not lose it
+	return tok, c.callOnNewToken(tok) // with the token: a failed hook must not lose it
 }
 
 // TokenSource returns a cached source, safe for concurrent use, that
@@ -204,7 +202,7 @@ func (c *FlinksConfig) ClientCredentialsTokenSource(ctx context.Context) oauth2.
 	return c.settings().tokenSource(ctx, func(ctx context.Context) (*oauth2.Token, error) {
 		tok, err := a(ctx)
 		if err == nil {
-			err = c.notify(tok)
+			err = c.callOnNewToken(tok)
 		}
 		return tok, err
 	}, key, nil)
@@ -247,10 +245,10 @@ func (c *FlinksConfig) grant(fields map[string]string, secrets ...string) (attem
 // baseURL is BaseURL or its default.
 func (c *FlinksConfig) baseURL() string { return cmp.Or(c.BaseURL, "https://api.flinks.io") }
 
-// notify hands a copy of a token newly obtained from Flinks to OnNewToken,
-// so that nothing else writes to what the hook holds. A panic in the hook
-// is its error.
-func (c *FlinksConfig) notify(tok *oauth2.Token) error {
+// callOnNewToken calls OnNewToken, if set, with a copy of tok, a token
+// newly obtained from Flinks, so that nothing else writes to what the hook
+// holds. A panic in the hook is returned as an error.
+func (c *FlinksConfig) callOnNewToken(tok *oauth2.Token) error {
 	if c.OnNewToken == nil {
 		return nil
 	}
@@ -326,7 +324,7 @@ func (r *flinksRefresh) attempt(ctx context.Context) (*oauth2.Token, error) {
 		tok.RefreshToken = r.refreshToken
 	}
 	r.refreshToken = tok.RefreshToken
-	return tok, r.c.notify(tok)
+	return tok, r.c.callOnNewToken(tok)
 }
 
 // retryableOnce is the retry rule for a request that must not be processed

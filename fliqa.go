@@ -41,25 +41,21 @@ type FliqaConfig struct {
 	// BaseURL is the API's base URL; no public host is documented. A path
 	// prefix is kept and a trailing slash is fine. Required.
 	BaseURL string
-	// HTTPClient sends the token requests. Optional; default the
-	// oauth2.HTTPClient value of the context, else http.DefaultClient.
+
+	// HTTPClient sends the token requests (see [ClientCredentialsConfig.HTTPClient]).
+	// Optional; default: the context's oauth2.HTTPClient, else http.DefaultClient.
 	HTTPClient *http.Client
-	// Retry says how a fetch retries. Optional; nil means the defaults of
-	// [RetryPolicy].
+	// Retry is the retry policy (see [ClientCredentialsConfig.Retry]).
+	// Optional; default: nil, the defaults of [RetryPolicy].
 	Retry *RetryPolicy
-	// ExpiryDelta bounds how close to its expiry a cached token is served:
-	// until min(ExpiryDelta, L/4) before it, L being the token's lifetime
-	// when obtained. Its renewal starts earlier, in the background (see
-	// TokenSource). Optional; default 10s, as in x/oauth2.
+	// ExpiryDelta bounds how close to its expiry a token is served (see
+	// [ClientCredentialsConfig.ExpiryDelta]). Optional; default: 10s.
 	ExpiryDelta time.Duration
-	// Store, if set, shares tokens and failures with the sources of other
-	// processes that have the same identity, so that a fleet makes the
-	// token requests of one process (see [Store]). Optional; nil keeps
-	// them in this process.
+	// Store shares tokens and failures with other processes (see
+	// [ClientCredentialsConfig.Store]). Optional; default: nil, this process only.
 	Store Store
-	// Observer, if set, is told what the sources of this config do: each
-	// fetch, each wait, each token an API rejected (see [Observer]).
-	// Optional; nil tells nothing and costs nothing.
+	// Observer is given the sources' events (see
+	// [ClientCredentialsConfig.Observer]). Optional; default: nil, no events.
 	Observer Observer
 }
 

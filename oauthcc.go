@@ -56,25 +56,30 @@ type ClientCredentialsConfig struct {
 	// is unknown: a token kept too long fails API calls, one renewed early
 	// costs a request.
 	DefaultLifetime time.Duration
-	// HTTPClient sends the token requests. Optional; default the
-	// oauth2.HTTPClient value of the context, else http.DefaultClient.
+
+	// The fields below are those of every config; FliqaConfig and
+	// FlinksConfig refer to their docs here.
+
+	// HTTPClient sends the token requests. Optional; default: the
+	// context's oauth2.HTTPClient value, else http.DefaultClient.
 	HTTPClient *http.Client
-	// Retry says how a fetch retries. Optional; nil means the defaults of
+	// Retry says how a fetch retries, and how long the source cools down
+	// after a failed one. Optional; default: nil, the defaults of
 	// [RetryPolicy].
 	Retry *RetryPolicy
 	// ExpiryDelta bounds how close to its expiry a cached token is served:
 	// until min(ExpiryDelta, L/4) before it, L being the token's lifetime
-	// when obtained. Its renewal starts earlier, in the background (see
-	// TokenSource). Optional; default 10s, as in x/oauth2.
+	// when obtained. The renewal starts earlier, in the background (see
+	// TokenSource). Optional; default: 10s, as in x/oauth2.
 	ExpiryDelta time.Duration
-	// Store, if set, shares tokens and failures with the sources of other
-	// processes that have the same identity, so that a fleet makes the
-	// token requests of one process (see [Store]). Optional; nil keeps
-	// them in this process.
+	// Store shares tokens and failures with the sources of other processes
+	// that have the same identity, so that a fleet sends the token requests
+	// of one process (see [Store]). Optional; default: nil, tokens and
+	// failures stay in this process.
 	Store Store
-	// Observer, if set, is told what the sources of this config do: each
-	// fetch, each wait, each token an API rejected (see [Observer]).
-	// Optional; nil tells nothing and costs nothing.
+	// Observer is given an [Event] for what the sources of this config do:
+	// each fetch, each wait, each token an API rejected (see [Observer]).
+	// Optional; default: nil, which reports nothing and costs nothing.
 	Observer Observer
 }
 

@@ -20,7 +20,7 @@ func ContextWithKey[K comparable](ctx context.Context, key K) context.Context {
 // poolTransport authorizes requests with tokens of a pool's sources: for
 // key if fixed, else for the key of each request's context.
 type poolTransport[K comparable] struct {
-	p     *Pool[K] // not its map: the Pool must stay reachable while in use
+	p     *Pool[K] // the Pool itself: an unreachable Pool's cleanup closes its map
 	base  http.RoundTripper
 	key   K
 	fixed bool

@@ -20,46 +20,48 @@ var (
 	errNoToken = errors.New("tokensource: the source returned neither a token nor an error")
 	// errPanicked is the FetchEnded error of a fetch whose attempt panicked.
 	errPanicked = errors.New("tokensource: the fetch panicked")
-	// errRetry is what backoff's loop sees of a failure a retry may mend; the
-	// failure itself stays out of its sight, in retryWaits.last, so that an
-	// error wrapping a backoff.PermanentError cannot end the retries.
+	// errRetry is what try returns to backoff's loop for a failure a retry
+	// may mend. The failure itself goes to retryWaits.last, out of backoff's
+	// sight, so that one wrapping a backoff.PermanentError cannot end the
+	// retries.
 	errRetry = errors.New("tokensource: retry")
 )
 
 // do runs a until it succeeds, fails in a way that retrying cannot mend, or
 // the budget (or ctx's deadline, if sooner) is spent. Each attempt, its
 // response body included, ends by that deadline too, so no attempt can
-// hang. Each call has its own backoff. observe, if set, is told of each
-// retry and of the fetch's end, even when an attempt panics.
+// hang. Each call has its own backoff. reportEvent, if not nil, gets a
+// Retrying event for each retry and FetchEnded at the end, even when an
+// attempt panics.
 func (p RetryPolicy) do(ctx context.Context, a attempt, retryable func(error) bool,
-	observe func(cache.Event)) (*oauth2.Token, error) {
-	c := &retryCycle{policy: p, attempt: a, retryable: retryable, observe: observe, waits: newRetryWaits(p)}
-	if observe == nil {
+	reportEvent func(cache.Event)) (*oauth2.Token, error) {
+	c := &retryCycle{policy: p, attempt: a, retryable: retryable, reportEvent: reportEvent, waits: newRetryWaits(p)}
+	if reportEvent == nil {
 		return c.run(ctx)
 	}
 	began, returned := time.Now(), false
 	defer func() {
-		if !returned { // an attempt panicked (or called runtime.Goexit), which goes on
-			observe(c.fetchEnded(began, nil, errPanicked))
+		if !returned { // an attempt panicked (or called runtime.Goexit); the panic goes on up
+			reportEvent(c.fetchEnded(began, nil, errPanicked))
 		}
 	}()
 	tok, err := c.run(ctx)
 	returned = true
-	observe(c.fetchEnded(began, tok, err))
+	reportEvent(c.fetchEnded(began, tok, err))
 	return tok, err
 }
 
 // retryCycle is one fetch: backoff's loop runs its attempts and waits as
 // its retryWaits says between them.
 type retryCycle struct {
-	policy    RetryPolicy
-	attempt   attempt
-	retryable func(error) bool
-	observe   func(cache.Event)
-	ctx       context.Context // the caller's, bounded by the budget
-	waits     retryWaits
-	attempts  int
-	final     bool // the last attempt failed in a way no retry can mend
+	policy      RetryPolicy
+	attempt     attempt
+	retryable   func(error) bool
+	reportEvent func(cache.Event) // nil: no events
+	ctx         context.Context   // the caller's, bounded by the budget
+	waits       retryWaits
+	attempts    int
+	final       bool // the last attempt failed in a way no retry can mend
 }
 
 // run makes the fetch within its budget.
@@ -68,7 +70,7 @@ func (c *retryCycle) run(ctx context.Context) (*oauth2.Token, error) {
 	defer cancel()
 	c.ctx = ctx
 	c.waits.deadline, _ = ctx.Deadline()
-	tok, err := backoff.RetryNotifyWithData(c.try, backoff.WithContext(&c.waits, ctx), c.notify)
+	tok, err := backoff.RetryNotifyWithData(c.try, backoff.WithContext(&c.waits, ctx), c.reportRetry)
 	if err != nil && !c.final {
 		return nil, c.cutShort()
 	}
@@ -86,7 +88,7 @@ func (c *retryCycle) try() (*oauth2.Token, error) {
 	case err == nil:
 		return tok, nil
 	case c.ctx.Err() != nil:
-		err = c.policy.ended(c.ctx, err)
+		err = c.policy.attemptCutShort(c.ctx, err)
 	case c.policy.MaxElapsedTime >= 0 && c.retryable(err):
 		c.waits.last = err
 		return nil, errRetry
@@ -95,14 +97,16 @@ func (c *retryCycle) try() (*oauth2.Token, error) {
 	return nil, backoff.Permanent(err)
 }
 
-// notify tells Notify and observe of the wait before the next attempt.
-func (c *retryCycle) notify(_ error, wait time.Duration) {
+// reportRetry reports the last failure and the wait before the next
+// attempt to RetryPolicy.Notify and, as Retrying, to reportEvent.
+// backoff's loop calls it before each wait.
+func (c *retryCycle) reportRetry(_ error, wait time.Duration) {
 	err := c.waits.last
 	if c.policy.Notify != nil {
 		_ = guard("Notify", func() { c.policy.Notify(err, wait) })
 	}
-	if c.observe != nil {
-		c.observe(cache.Event{Kind: cache.Retrying, Err: err, Wait: wait})
+	if c.reportEvent != nil {
+		c.reportEvent(cache.Event{Kind: cache.Retrying, Err: err, Wait: wait})
 	}
 }
 
@@ -165,9 +169,10 @@ func (w *retryWaits) NextBackOff() time.Duration {
 // Reset starts the exponential backoff from InitialInterval.
 func (w *retryWaits) Reset() { w.exp.Reset() }
 
-// ended describes an attempt cut short by ctx: a cancellation as it is, a
-// deadline (the budget's, or the caller's if sooner) with what it was.
-func (p RetryPolicy) ended(ctx context.Context, err error) error {
+// attemptCutShort returns the error of an attempt that ctx cut short: err
+// itself after a cancellation; after a deadline (the budget's, or the
+// caller's if sooner), err wrapped with the budget.
+func (p RetryPolicy) attemptCutShort(ctx context.Context, err error) error {
 	if !errors.Is(ctx.Err(), context.DeadlineExceeded) {
 		return err
 	}

@@ -22,14 +22,15 @@ import (
 // other processes wait for what it stores, for as long as a fetch may
 // take (its budget and a second), or until the lock is let go of without
 // an outcome, then fetch on their own. A Store that fails, is slow or
-// panics never fails a token: the source fetches on its own and tells
-// RetryPolicy.Notify and its [Observer] (StoreUnavailable). A process makes
-// at most 16 calls of one Store at a time; a call beyond them waits its
-// turn, which is not trouble (a burst, as when every source starts at
-// once). Each call gets a context that ends within a second of its turn,
-// and should return when it ends. One that does not is abandoned all the
-// same, and until it returns, the sources on that Store skip it (they
-// fetch on their own) rather than pile up calls behind it.
+// panics never fails a token: the source fetches on its own and reports
+// it to RetryPolicy.Notify and its [Observer] (StoreUnavailable). A
+// process makes at most 16 calls of one Store at a time; a call beyond
+// them waits its turn, which is not a failure (a burst, as when every
+// source starts at once). Each call gets a context that ends within a
+// second of its turn, and should return when it ends. One that does not
+// is abandoned all the same, and until it returns, the sources on that
+// Store skip it (they fetch on their own) rather than pile up calls
+// behind it.
 //
 // Every value a source stores names the key it was stored at, and is
 // checked on read: a value that a Store returns for another key (another
@@ -98,6 +99,7 @@ type sharedError struct {
 	Text       string        `json:"text"`
 }
 
+// encodeErr encodes a failure for other processes, as a sharedError.
 func encodeErr(err error) json.RawMessage {
 	se := sharedError{Text: message(err), Reauth: errors.Is(err, ErrReauthorizationRequired)}
 	if e := new(Error); errors.As(err, &e) {
@@ -108,6 +110,8 @@ func encodeErr(err error) json.RawMessage {
 	return b
 }
 
+// decodeErr decodes a failure another process stored, cutting its texts
+// to size and escaping their control characters.
 func decodeErr(b json.RawMessage) error {
 	var se sharedError
 	_ = json.Unmarshal(b, &se)

@@ -6,16 +6,16 @@ import (
 	"golang.org/x/oauth2"
 )
 
-// adoptable returns the outcome e holds if this source should take it
-// rather than fetch: a token that is usable and newer than its own and
-// than the one it was last told the API rejected, or a failure still
-// cooling down.
+// adoptable returns the outcome in e if this source should take it instead
+// of fetching: a usable token newer than both the source's own and the one
+// it last invalidated, or a failure whose cool-down still lasts.
 //
-// Times in e are the writer's clock, which may be off: a token is served
-// no longer than it had left when it was shared, counted from now, and a
-// cool-down lasts no longer than the writer's own did, and never more than
-// MaxCoolDown or the failure's Retry-After. A failure is adopted once: a
-// writer's clock that runs ahead would make it look new each time.
+// Times in e come from the writer's clock, which may be off, so they are
+// capped: a token is served at most as long as it had left when stored,
+// counted from now; a cool-down lasts at most as long as the writer's, and
+// at most the larger of MaxCoolDown and the failure's Retry-After. A
+// failure is adopted only once: with a writer's clock ahead of ours, it
+// would look new every time.
 func (s *Source) adoptable(e *entry) (outcome, bool) {
 	if e == nil {
 		return outcome{}, false
@@ -36,7 +36,7 @@ func (s *Source) adoptable(e *entry) (outcome, bool) {
 		return outcome{err: &adopted{err: err, stamp: e.Stamp}, until: until, base: e.Failure.Base}, true
 	case e.Token != nil:
 		t := e.Token
-		lifetime := min(t.Lifetime, MaxWait) // as a fetched token's: a day at most
+		lifetime := min(t.Lifetime, MaxWait) // a day at most, as for a fetched token
 		expiry := t.Expiry
 		if !expiry.IsZero() {
 			expiry = minTime(expiry, now.Add(min(t.Expiry.Sub(stamp), lifetime)))
@@ -54,10 +54,10 @@ func (s *Source) adoptable(e *entry) (outcome, bool) {
 	return outcome{}, false
 }
 
-// adopted is a failure another process shared, as this source adopted it.
+// adopted is a failure this source adopted from another process.
 type adopted struct {
 	err   error
-	stamp int64 // the entry's: tells it from a later failure
+	stamp int64 // the entry's Stamp, which distinguishes this failure from a later one
 }
 
 func (e *adopted) Error() string { return e.err.Error() }
@@ -67,8 +67,9 @@ func (e *adopted) Unwrap() error { return e.err }
 // Is matches ErrCoolingDown: the source sent nothing for it.
 func (e *adopted) Is(target error) bool { return target == ErrCoolingDown }
 
-// adoptedBefore reports whether the failure stamped stamp is the one this
-// source cools down, or last cooled down, for: it is adopted once.
+// adoptedBefore reports whether the failure stored with stamp is the one
+// the source's current or last cool-down came from: a failure is adopted
+// only once.
 func (s *Source) adoptedBefore(stamp int64) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -79,6 +80,7 @@ func (s *Source) adoptedBefore(stamp int64) bool {
 	return ok && a.stamp == stamp
 }
 
+// minTime returns the earlier of a and b.
 func minTime(a, b time.Time) time.Time {
 	if b.Before(a) {
 		return b

@@ -1,7 +1,8 @@
 // Package cache keeps a source's current token through its life: it serves
 // it without a lock, renews it in the background ahead of its expiry when
-// callers come, serves it through failed renewals, shares a failed fetch
-// with a cool-down, and drops a token that an API rejected.
+// callers come, serves it through failed renewals, answers with the last
+// failure during the cool-down after a failed fetch, and drops a token
+// that an API rejected.
 //
 // A token that lived L when it was obtained is served until
 // min(ExpiryDelta, L/4) before its expiry (its margin). The first call in
@@ -143,14 +144,14 @@ func (s *Source) newState(tok *oauth2.Token, lifetime time.Duration) *state {
 	return st
 }
 
-// spread returns the share of a token's window, between its opening and
-// its margin, that a source sharing through a store leaves before it
-// renews: at least half, so that a renewal has time to end before the
-// margin; mostly a little over half, now and then up to all of it. The
-// sources of a fleet that share one token draw apart, so one of them
-// renews first, well ahead of the next (as XFetch spreads recomputes:
-// 1-U^c is about c·Exp(1) while small), and the others adopt its token
-// rather than wait for its lock.
+// spread returns, for a source that shares through a store, the share of
+// its token's window (from the window's opening to the margin) still ahead
+// when it renews: at least half, so that the renewal has time to end
+// before the margin; mostly a little over half, now and then all of it.
+// The sources of a fleet that share one token draw different shares: the
+// one with the largest renews first, well ahead of the others, which adopt
+// its token instead of waiting for its lock. This is how XFetch spreads
+// recomputes (1-U^c is about c·Exp(1) for small values).
 func spread() float64 {
 	return 0.5 + 0.5*(1-math.Pow(rand.Float64(), 0.25))
 }
@@ -187,15 +188,16 @@ func (s *Source) TokenContext(ctx context.Context) (*oauth2.Token, error) {
 // keep being rejected, and back to CoolDown only after MaxCoolDown
 // without a drop. Within the pause, tok stays.
 func (s *Source) Invalidate(tok *oauth2.Token) bool {
-	if !s.drop(tok) {
+	if !s.dropIfCurrent(tok) {
 		return false
 	}
 	s.Report(Event{Kind: Invalidated})
 	return true
 }
 
-// drop does what Invalidate says, under s.mu.
-func (s *Source) drop(tok *oauth2.Token) bool {
+// dropIfCurrent drops tok as Invalidate describes, and reports whether it
+// did.
+func (s *Source) dropIfCurrent(tok *oauth2.Token) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	cur := s.state.Load()

@@ -15,57 +15,60 @@ type claimer interface {
 }
 
 const (
-	// fallback is how often a process waiting for another's fetch looks
-	// again though its store has not told it of a write: only a lost
-	// message needs it.
-	fallback = 500 * time.Millisecond
+	// claimPoll is how often a process that waits for another's fetch
+	// claims again when its Store has not said that the key was written.
+	// A Store says so, so this only covers a lost message.
+	claimPoll = 500 * time.Millisecond
 
-	// maxHold is how much longer than its ttl a holder may keep its lock
-	// by extending it while its fetch runs: a waiter waits that long more.
+	// maxHold is how much longer than its ttl a holder may keep the lock
+	// by extending it while it fetches; a waiter waits that much longer.
 	maxHold = time.Minute
 
-	// anyValue, as a claim's fresh, has it take the lock whatever value
-	// the key holds.
+	// anyValue, passed as Claim's fresh, makes Claim take the lock
+	// whatever value the key holds.
 	anyValue = time.Duration(math.MaxInt64)
 )
 
-// claim is what a claimer answered.
+// claim is what one call of Claim returned.
 type claim struct {
 	value   []byte
-	release func(ctx context.Context, value []byte, ttl time.Duration) error // set if the lock was taken
-	written <-chan struct{}                                                  // set if another holds it
+	release func(ctx context.Context, value []byte, ttl time.Duration) error // set if this call took the lock
+	written <-chan struct{}                                                  // set if another process holds the lock
 }
 
-// claimed is obtain on a claimer: one call reads the key and takes its
-// lock, one shares the outcome and lets go of the lock, and a process
-// waiting for another's fetch is told when its outcome comes rather than
-// polls for it.
-func (s *Source) claimed(probe bool, key string, c claimer) (outcome, func(outcome)) {
+// obtainByClaim is obtain for a Store that is a claimer: one call reads
+// the key and takes its lock, one call stores the outcome and lets go of
+// the lock, and a process that waits for another's fetch is woken when the
+// key is written instead of polling.
+func (s *Source) obtainByClaim(probe bool, key string, c claimer) (outcome, func(outcome)) {
 	for end := time.Now().Add(s.opts.Shared.LockTTL + maxHold); ; {
-		cl, err := s.claim(c, key, s.fresh())
+		cl, err := s.claim(c, key, s.minStoredLife())
 		if err != nil {
-			return s.alone(probe, err), func(outcome) {}
+			return s.fetchWithoutStore(probe, err), func(outcome) {}
 		}
-		o, ok := s.adoptable(s.decode(key, cl.value))
-		if !ok && cl.release == nil && cl.written == nil { // a value too fresh to lock for, yet of no use
+		o, ok := s.adoptable(s.decodeEntry(key, cl.value))
+		// The value outlives minStoredLife, so Claim did not lock for it,
+		// yet it cannot be adopted: claim again, taking the lock whatever
+		// the key holds.
+		if !ok && cl.release == nil && cl.written == nil {
 			if cl, err = s.claim(c, key, anyValue); err != nil {
-				return s.alone(probe, err), func(outcome) {}
+				return s.fetchWithoutStore(probe, err), func(outcome) {}
 			}
-			o, ok = s.adoptable(s.decode(key, cl.value))
+			o, ok = s.adoptable(s.decodeEntry(key, cl.value))
 		}
 		if ok {
 			if cl.release != nil {
-				s.release(cl.release, nil, 0)
+				s.releaseClaim(cl.release, nil, 0)
 			}
 			return o, func(outcome) {}
 		}
 		if cl.release != nil {
-			return s.holding(probe, key, cl.release)
+			return s.fetchHoldingClaim(probe, key, cl.release)
 		}
 		if !time.Now().Before(end) {
-			return s.alone(probe, errors.New("no outcome from the process holding the lock")), func(outcome) {}
+			return s.fetchWithoutStore(probe, errors.New("no outcome from the process holding the lock")), func(outcome) {}
 		}
-		t := time.NewTimer(fallback)
+		t := time.NewTimer(claimPoll)
 		select { // another process is fetching: wait for what it brings
 		case <-s.ctx.Done():
 			t.Stop()
@@ -77,10 +80,10 @@ func (s *Source) claimed(probe bool, key string, c claimer) (outcome, func(outco
 	}
 }
 
-// fresh is how long a stored value must still live to be newer than the
-// token this source has, or last had: a value that lives longer is read
+// minStoredLife is how long a stored token must still live to be newer
+// than the one this source has, or last had: Claim returns such a value
 // without taking the lock.
-func (s *Source) fresh() time.Duration {
+func (s *Source) minStoredLife() time.Duration {
 	st := s.state.Load()
 	if st == nil {
 		st = s.rejected.Load()
@@ -91,11 +94,11 @@ func (s *Source) fresh() time.Duration {
 	return max(time.Until(st.tok.Expiry), 0)
 }
 
-// claim calls Claim, bounded as every store call is. A lock taken after
-// the call was abandoned is let go of at once.
+// claim calls c.Claim through callStore. If the call is abandoned and
+// takes the lock later, the lock is let go of at once.
 func (s *Source) claim(c claimer, key string, fresh time.Duration) (claim, error) {
 	var got claim
-	err := s.bounded(func(ctx context.Context) (err error) {
+	err := s.callStore(func(ctx context.Context) (err error) {
 		got.value, got.release, got.written, err = c.Claim(ctx, key, s.opts.Shared.LockTTL, fresh)
 		return err
 	}, func() {
@@ -104,34 +107,36 @@ func (s *Source) claim(c claimer, key string, fresh time.Duration) (claim, error
 		}
 	})
 	if err != nil {
-		return claim{}, err // an abandoned call may still write to got
+		// Do not read got: an abandoned call may still be writing it.
+		return claim{}, err
 	}
 	return got, nil
 }
 
-// holding fetches holding the lock that release lets go of. Its release
-// shares the outcome and lets go of the lock in one call.
-func (s *Source) holding(probe bool, key string, release func(context.Context, []byte, time.Duration) error) (outcome, func(outcome)) {
+// fetchHoldingClaim fetches while this process holds the lock that release
+// lets go of. The function it returns stores the outcome and lets go of
+// the lock, in one call.
+func (s *Source) fetchHoldingClaim(probe bool, key string, release func(context.Context, []byte, time.Duration) error) (outcome, func(outcome)) {
 	held := true
 	defer func() {
 		if held { // the fetch panicked or ended its goroutine
-			s.release(release, nil, 0)
+			s.releaseClaim(release, nil, 0)
 		}
 	}()
-	o := s.send(probe)
+	o := s.fetchFromProvider(probe)
 	held = false
 	return o, func(o outcome) {
-		b, ttl := s.encode(key, o)
-		s.release(release, b, ttl)
+		b, ttl := s.encodeEntry(key, o)
+		s.releaseClaim(release, b, ttl)
 	}
 }
 
-// release stores value, if not nil, and lets go of the lock, bounded as a
-// store call is; it is tried even while an earlier call has not returned,
-// as unlock is.
-func (s *Source) release(release func(context.Context, []byte, time.Duration) error, value []byte, ttl time.Duration) {
-	err := s.bound(func(ctx context.Context) error { return release(ctx, value, ttl) }, nil, false)
+// releaseClaim stores value (unless it is nil) for ttl and lets go of the
+// lock. Like unlockStore, it is tried even while an abandoned store call
+// has not returned.
+func (s *Source) releaseClaim(release func(context.Context, []byte, time.Duration) error, value []byte, ttl time.Duration) {
+	err := s.callStoreOutOfTurn(func(ctx context.Context) error { return release(ctx, value, ttl) }, nil, false)
 	if err != nil {
-		s.reportStore(errorf("store unavailable, the outcome stays in this process: %w", err))
+		s.reportStoreUnavailable(errorf("store unavailable, the outcome stays in this process: %w", err))
 	}
 }

@@ -8,8 +8,8 @@ import (
 	"time"
 )
 
-// prefix begins every error message of the library; the errors made here
-// reach its users as they are.
+// prefix begins every error message of the library. Errors made here
+// reach users without further wrapping, so they carry it themselves.
 const prefix = "tokensource: "
 
 // errorf is fmt.Errorf with the library's prefix.
@@ -39,9 +39,9 @@ func (e *coolingDown) Unwrap() error { return e.err }
 func (e *coolingDown) Is(target error) bool { return target == ErrCoolingDown }
 
 // fetchPanicked is the failure of a fetch that panicked with r, or ended
-// its goroutine if r is nil. It names what the runtime said, or only r's
-// type: a hook's own panic value may hold a token, and a failure is
-// reported.
+// its goroutine if r is nil. It quotes a runtime error, but gives only the
+// type of any other value: a hook's panic value may hold a token, and
+// failures are reported to observers.
 func fetchPanicked(r any) error {
 	switch r := r.(type) {
 	case nil:

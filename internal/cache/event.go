@@ -31,8 +31,9 @@ type Event struct {
 	Expiry   time.Time
 	Wait     time.Duration
 	// Context is the context of the call the event concerns, or of the
-	// call that started the running fetch; nil until Source.Report or
-	// the one-shot fetch fills it in. Its values only count.
+	// call that started the running fetch. When it is nil, Source.Report
+	// sets it (for a fetch made without a Source, such as a config's
+	// Token, the root does). Only its values are used: it may have ended.
 	Context context.Context
 	// Joined holds the contexts of the calls that joined the fetch
 	// (FetchEnded), at most maxJoined.
@@ -42,8 +43,8 @@ type Event struct {
 // maxJoined bounds the calls a fetch's event names: a trace link each.
 const maxJoined = 32
 
-// fetchTrace is what the events of a running fetch carry of the calls
-// that wait for it.
+// fetchTrace holds, for the events of the running fetch, the contexts of
+// the call that started it and of the calls that joined it.
 type fetchTrace struct {
 	call context.Context // the call that started it; Background for a renewal
 
@@ -72,13 +73,14 @@ func (s *Source) traceJoin(ctx context.Context) {
 // traceEnd forgets the running fetch's trace.
 func (s *Source) traceEnd() { s.trace.Store(nil) }
 
-// Report tells the Fetcher of e. An event of the running fetch without a
-// context gets the context of the call that started it, and the one that
-// ended it the calls that joined it; any other, context.Background().
+// Report passes e to the Fetcher. If e has no context: an event of the
+// running fetch gets the context of the call that started it (and
+// FetchEnded also gets the contexts of the calls that joined it); any
+// other event gets context.Background().
 func (s *Source) Report(e Event) {
 	if e.Context == nil {
 		e.Context = context.Background()
-		if t := s.trace.Load(); t != nil && ofTheFetch(e.Kind) {
+		if t := s.trace.Load(); t != nil && duringFetch(e.Kind) {
 			e.Context = t.call
 			if e.Kind == FetchEnded {
 				t.mu.Lock()
@@ -90,7 +92,7 @@ func (s *Source) Report(e Event) {
 	s.fetcher.Report(e)
 }
 
-// ofTheFetch reports whether an event of kind k comes from within a fetch.
-func ofTheFetch(k Kind) bool {
+// duringFetch reports whether events of kind k happen within a fetch.
+func duringFetch(k Kind) bool {
 	return k == FetchEnded || k == Retrying || k == Adopted || k == StoreUnavailable
 }

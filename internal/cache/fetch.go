@@ -9,28 +9,28 @@ import (
 	"golang.org/x/oauth2"
 )
 
-// outcome is what a fetch brought, or what another process's fetch
-// brought through the store.
+// outcome is the result of a fetch: this process's, or another's adopted
+// from the store.
 type outcome struct {
 	tok      *oauth2.Token
 	err      error
-	lifetime time.Duration // of tok; 0 means counted from now
-	until    time.Time     // when err's cool-down ends; zero until recorded, unless adopted
-	base     time.Duration // err's cool-down before jitter; the next one doubles it
-	wait     time.Duration // err's cool-down from now, once recorded
-	panicked any           // what the fetch panicked with, for the caller that started it
+	lifetime time.Duration // how long tok lived when fetched; 0 means its expiry minus now
+	until    time.Time     // when err's cool-down ends; set by recordOutcome, or by adopting
+	base     time.Duration // err's cool-down before jitter; the next failure doubles it
+	wait     time.Duration // err's cool-down left, set by recordOutcome
+	panicked any           // the fetch's panic value, re-panicked in the caller that started it
 }
 
-// wait returns the current token once a fetch brings one, starting the
-// fetch if none runs, or the failure the last fetch left while its
-// cool-down lasts. It waits no longer than ctx allows. The fetch runs on
-// its own goroutine, in s.ctx, so a caller that stops waiting leaves
-// nothing behind but the fetch, whose outcome serves the next callers.
+// wait is the miss path: it starts a fetch if none runs and waits, no
+// longer than ctx allows, for a fetch to bring a token; during a
+// cool-down it returns the last failure instead. The fetch runs on its own
+// goroutine, in s.ctx: a caller that stops waiting leaves only the fetch
+// behind, and its outcome serves the next callers.
 func (s *Source) wait(ctx context.Context) (*oauth2.Token, error) {
 	var began time.Time // when this call first waited for a fetch
 	for {
 		if tok, ok := s.hit(); ok {
-			s.waited(ctx, began, nil)
+			s.reportWait(ctx, began, nil)
 			return tok, nil
 		}
 		s.mu.Lock()
@@ -43,11 +43,11 @@ func (s *Source) wait(ctx context.Context) (*oauth2.Token, error) {
 		if busy == nil {
 			if err := s.coolingDown(); err != nil {
 				s.mu.Unlock()
-				s.waited(ctx, began, err)
+				s.reportWait(ctx, began, err)
 				return nil, err
 			}
 			done = make(chan outcome, 1) // this call's fetch: wait for its own outcome
-			go s.run(s.start(ctx), done)
+			go s.runFetch(s.startFetch(ctx), done)
 		} else {
 			s.traceJoin(ctx)
 		}
@@ -58,14 +58,14 @@ func (s *Source) wait(ctx context.Context) (*oauth2.Token, error) {
 		select {
 		case <-ctx.Done():
 			err := errorf("request ended while waiting for a token: %w", context.Cause(ctx))
-			s.waited(ctx, began, err)
+			s.reportWait(ctx, began, err)
 			return nil, err
 		case o := <-done: // nil, never ready, unless this call started the fetch
 			if o.panicked != nil {
 				panic(o.panicked)
 			}
 			if o.err != nil {
-				s.waited(ctx, began, o.err)
+				s.reportWait(ctx, began, o.err)
 				return nil, o.err
 			}
 		case <-busy: // nil, never ready, if this call started the fetch
@@ -73,8 +73,9 @@ func (s *Source) wait(ctx context.Context) (*oauth2.Token, error) {
 	}
 }
 
-// waited tells the observer how long a call waited for a fetch, if it did.
-func (s *Source) waited(ctx context.Context, began time.Time, err error) {
+// reportWait reports Waited with how long a call waited for a fetch, if
+// it waited, or else CoolingDown if it got err without waiting.
+func (s *Source) reportWait(ctx context.Context, began time.Time, err error) {
 	if !began.IsZero() {
 		s.Report(Event{Kind: Waited, Duration: time.Since(began), Err: err, Context: ctx})
 	} else if err != nil {
@@ -95,25 +96,25 @@ func (s *Source) coolingDown() error {
 	return nil
 }
 
-// start marks a fetch as running, started by the call of ctx, and says
-// whether it is a probe. s.mu is held.
-func (s *Source) start(ctx context.Context) (probe bool) {
+// startFetch marks a fetch as running, started by the call of ctx, and
+// returns whether it is a probe (the first fetch after a failure). s.mu is
+// held.
+func (s *Source) startFetch(ctx context.Context) (probe bool) {
 	s.busy = make(chan struct{})
 	s.traceStart(ctx)
 	s.holdOff.Store(math.MaxInt64)
 	return s.failed != nil
 }
 
-// run obtains a token, records the outcome and ends the fetch that start
-// began; then it sends the outcome on done, if done is not nil (the caller
-// that started it), and only then shares it through the store, so that
-// the caller waits for no store write. With done nil it is a renewal in
-// the background, whose failure is only reported (RenewalFailed). A
-// fetch that panics (from a hook), ends its goroutine (runtime.Goexit, as
-// t.Fatal does) or brings neither a token nor an error is recorded as a
-// failure, so that the source cools down rather than fetches on every
-// call.
-func (s *Source) run(probe bool, done chan<- outcome) {
+// runFetch runs the fetch that startFetch began, in this order: obtain a
+// token, record the outcome and end the fetch, send the outcome on done,
+// then store it (so the caller that started the fetch does not wait for
+// the store write). done is nil for a background renewal, whose failure is
+// only reported (RenewalFailed). A fetch that panics (in a hook), ends its
+// goroutine (runtime.Goexit, as t.Fatal does) or returns neither a token
+// nor an error is recorded as a failure, so that the source cools down
+// instead of fetching on every call.
+func (s *Source) runFetch(probe bool, done chan<- outcome) {
 	var o outcome
 	release := func(outcome) {}
 	returned := false
@@ -122,7 +123,7 @@ func (s *Source) run(probe bool, done chan<- outcome) {
 			r := recover() // nil after runtime.Goexit
 			o = outcome{err: fetchPanicked(r), panicked: r}
 		}
-		s.end(&o)
+		s.endFetch(&o)
 		if done != nil {
 			done <- o
 		}
@@ -135,23 +136,23 @@ func (s *Source) run(probe bool, done chan<- outcome) {
 	returned = true
 }
 
-// end records o and ends the fetch.
-func (s *Source) end(o *outcome) {
+// endFetch records o and marks the fetch as ended, waking its waiters.
+func (s *Source) endFetch(o *outcome) {
 	if o.tok == nil && o.err == nil {
 		o.err = errorf("the fetch returned neither a token nor an error")
 	}
 	s.mu.Lock()
-	s.record(o)
+	s.recordOutcome(o)
 	s.traceEnd()
 	close(s.busy)
 	s.busy = nil
 	s.mu.Unlock()
 }
 
-// record keeps a token, or a failure and its cool-down, and completes o. A
-// fetch cut short by s.ctx is not the provider's failure and changes
-// nothing. s.mu is held.
-func (s *Source) record(o *outcome) {
+// recordOutcome makes o's token current, or records o's failure and
+// starts its cool-down, filling in o's until and wait. A failure because
+// s.ctx ended is not the provider's and changes nothing. s.mu is held.
+func (s *Source) recordOutcome(o *outcome) {
 	now := time.Now()
 	switch {
 	case o.err != nil && s.ctx.Err() != nil:
@@ -168,7 +169,7 @@ func (s *Source) record(o *outcome) {
 		s.holdOff.Store(0)
 		return
 	}
-	if o.until.IsZero() { // a failure of this process: its cool-down follows the last one
+	if o.until.IsZero() { // this process's failure; an adopted one brings its own cool-down
 		o.base = s.opts.CoolDown
 		if f := s.failed; f != nil {
 			o.base = min(2*f.base, s.opts.MaxCoolDown)

@@ -7,9 +7,9 @@ import (
 	"golang.org/x/oauth2"
 )
 
-// hit returns the current token if it is still served, without a lock: one
-// atomic load and a clock read outside the token's window; within it, a
-// second load, and the lock once to start a renewal in the background.
+// hit returns the current token if it may still be served, without a lock:
+// one atomic load and a clock read. Within the token's renewal window it
+// also loads holdOff, and takes s.mu once to start a background renewal.
 func (s *Source) hit() (*oauth2.Token, bool) {
 	st := s.state.Load()
 	if st == nil {
@@ -36,8 +36,8 @@ func (s *Source) renewAhead(st *state) {
 		s.mu.Unlock()
 		return
 	}
-	probe := s.start(context.Background()) // a renewal starts a trace of its own
+	probe := s.startFetch(context.Background()) // a renewal starts a trace of its own
 	s.mu.Unlock()
 	s.Report(Event{Kind: RenewalStarted, Expiry: st.tok.Expiry})
-	go s.run(probe, nil)
+	go s.runFetch(probe, nil)
 }

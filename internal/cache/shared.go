@@ -9,8 +9,8 @@ import (
 	"golang.org/x/oauth2"
 )
 
-// store is what a source calls of the tokensource.Store that its config
-// sets, which documents each method.
+// store is the part of tokensource.Store that a source calls; that
+// interface documents each method.
 type store interface {
 	Get(ctx context.Context, key string) ([]byte, error)
 	Set(ctx context.Context, key string, value []byte, ttl time.Duration) error
@@ -41,59 +41,59 @@ type Sharer interface {
 }
 
 const (
-	// poll is how often a process waiting for another's fetch looks for
-	// its outcome, and for its lock, when its Store cannot tell it.
-	poll = 50 * time.Millisecond
+	// lockPoll is how often a process that waits for another's fetch reads
+	// the key and tries the lock again, with a Store that is no claimer.
+	lockPoll = 50 * time.Millisecond
 
-	// maxEntryTTL bounds how long a store keeps what a source shares: a
-	// token that claims to live for years is kept a day.
+	// maxEntryTTL is the longest a Store keeps an entry: a day, even for a
+	// token that says it lives for years.
 	maxEntryTTL = MaxWait
 )
 
-// obtain gets a new token: from the store if another process has just
-// obtained one, or has just failed and is cooling down; else by fetching,
-// under the store's lock so that one process fetches for all. A process
-// that finds the lock taken waits for the outcome, or takes the lock once
-// its holder lets go of it without one (it died, or gave up), for LockTTL
-// at most. Trouble with the store never fails a token: the source fetches
-// on its own, and reports it (StoreUnavailable).
+// obtain gets a new token. With a store, it first adopts what another
+// process stored (a new token, or a failure still cooling down); else it
+// fetches under the store's lock, so that one process fetches for all. A
+// process that finds the lock taken waits, LockTTL at most, for the
+// holder's outcome, or takes the lock if the holder lets go of it without
+// one. If the store fails, the source fetches without it and reports
+// StoreUnavailable: a store never fails a token.
 //
-// release, called once the outcome is recorded, shares it and lets go of
+// release, called once the outcome is recorded, stores it and lets go of
 // the store's lock, if this process took it.
 func (s *Source) obtain(probe bool) (o outcome, release func(outcome)) {
 	sh := s.opts.Shared
 	if sh == nil {
-		return s.send(probe), func(outcome) {}
+		return s.fetchFromProvider(probe), func(outcome) {}
 	}
 	key := s.fetcher.(Sharer).Key()
 	if c, ok := sh.Store.(claimer); ok {
-		return s.claimed(probe, key, c)
+		return s.obtainByClaim(probe, key, c)
 	}
-	seen, err := s.load(key)
+	seen, err := s.loadEntry(key)
 	if err != nil {
-		return s.alone(probe, err), func(outcome) {}
+		return s.fetchWithoutStore(probe, err), func(outcome) {}
 	}
 	if o, ok := s.adoptable(seen); ok {
 		return o, func(outcome) {}
 	}
 	for end := time.Now().Add(sh.LockTTL); ; {
-		unlock, err := s.lock(key)
+		unlock, err := s.lockStore(key)
 		switch {
 		case err != nil:
-			return s.alone(probe, err), func(outcome) {}
+			return s.fetchWithoutStore(probe, err), func(outcome) {}
 		case unlock != nil:
-			return s.locked(probe, key, unlock)
+			return s.fetchHoldingLock(probe, key, unlock)
 		case !time.Now().Before(end):
-			return s.alone(probe, errors.New("no outcome from the process holding the lock")), func(outcome) {}
+			return s.fetchWithoutStore(probe, errors.New("no outcome from the process holding the lock")), func(outcome) {}
 		}
 		select { // another process is fetching: wait for what it brings
 		case <-s.ctx.Done():
 			return outcome{err: s.ctx.Err()}, func(outcome) {}
-		case <-time.After(poll):
+		case <-time.After(lockPoll):
 		}
-		e, err := s.load(key)
+		e, err := s.loadEntry(key)
 		if err != nil {
-			return s.alone(probe, err), func(outcome) {}
+			return s.fetchWithoutStore(probe, err), func(outcome) {}
 		}
 		if e != nil && (seen == nil || e.Stamp != seen.Stamp) {
 			if o, ok := s.adoptable(e); ok {
@@ -104,59 +104,63 @@ func (s *Source) obtain(probe bool) (o outcome, release func(outcome)) {
 	}
 }
 
-// locked fetches holding the store's lock on key. Its release shares the
-// outcome, then lets go of the lock.
-func (s *Source) locked(probe bool, key string, unlock func()) (outcome, func(outcome)) {
-	if e, err := s.load(key); err == nil {
-		if o, ok := s.adoptable(e); ok { // it came just before the lock
-			s.unlock(unlock)
+// fetchHoldingLock fetches while this process holds the store's lock on
+// key. The function it returns stores the outcome, then lets go of the
+// lock.
+func (s *Source) fetchHoldingLock(probe bool, key string, unlock func()) (outcome, func(outcome)) {
+	if e, err := s.loadEntry(key); err == nil {
+		if o, ok := s.adoptable(e); ok { // stored just before this process took the lock
+			s.unlockStore(unlock)
 			return o, func(outcome) {}
 		}
 	}
 	held := true
 	defer func() {
 		if held { // the fetch panicked or ended its goroutine
-			s.unlock(unlock)
+			s.unlockStore(unlock)
 		}
 	}()
-	o := s.send(probe)
+	o := s.fetchFromProvider(probe)
 	held = false
 	return o, func(o outcome) {
-		s.save(key, o)
-		s.unlock(unlock)
+		s.saveEntry(key, o)
+		s.unlockStore(unlock)
 	}
 }
 
-// alone fetches without the store, after trouble with it.
-func (s *Source) alone(probe bool, trouble error) outcome {
-	s.reportStore(errorf("store unavailable, fetching without it: %w", trouble))
-	return s.send(probe)
+// fetchWithoutStore reports that the store failed with err, then fetches
+// from the provider without it.
+func (s *Source) fetchWithoutStore(probe bool, err error) outcome {
+	s.reportStoreUnavailable(errorf("store unavailable, fetching without it: %w", err))
+	return s.fetchFromProvider(probe)
 }
 
-// send asks the provider.
-func (s *Source) send(probe bool) outcome {
+// fetchFromProvider fetches a token from the provider through the Fetcher.
+func (s *Source) fetchFromProvider(probe bool) outcome {
 	tok, err := s.fetcher.Fetch(s.ctx, probe)
 	return outcome{tok: tok, err: err}
 }
 
-// reportStore reports that the store failed (StoreUnavailable), unless
-// the source's own context ended.
-func (s *Source) reportStore(err error) {
+// reportStoreUnavailable reports a StoreUnavailable event with err, unless
+// the source's own context has ended.
+func (s *Source) reportStoreUnavailable(err error) {
 	if s.ctx.Err() == nil {
 		s.Report(Event{Kind: StoreUnavailable, Err: err})
 	}
 }
 
-// entry is what the store holds for a source: its latest token or its
-// latest failure.
+// entry is the value a store holds for a source: its latest token or its
+// latest failure, as JSON.
 type entry struct {
 	Version int            `json:"v"`
 	Key     string         `json:"key"`   // the store key it was saved at: the identity it belongs to
-	Stamp   int64          `json:"stamp"` // when it was saved, in ns of the writer's clock: tells a waiter that an outcome came
+	Stamp   int64          `json:"stamp"` // Unix ns, writer's clock, when saved: a new stamp means a new outcome
 	Token   *sharedToken   `json:"token,omitempty"`
 	Failure *sharedFailure `json:"failure,omitempty"`
 }
 
+// sharedToken is a token as an entry holds it; Lifetime is how long it
+// lived when it was fetched.
 type sharedToken struct {
 	AccessToken string        `json:"access_token"`
 	TokenType   string        `json:"token_type,omitempty"`
@@ -166,96 +170,101 @@ type sharedToken struct {
 	Lifetime    time.Duration `json:"lifetime"`
 }
 
+// sharedFailure is a failure as an entry holds it: the Fetcher's encoding
+// of the error, and the cool-down that followed it.
 type sharedFailure struct {
 	Err   json.RawMessage `json:"err"`
 	Until time.Time       `json:"until"`
 	Base  time.Duration   `json:"base"`
 }
 
+// entryVersion is the entry format written; entries of other versions
+// are ignored.
 const entryVersion = 2
 
-// load reads the source's entry; a value it cannot read (another version,
-// or garbage) counts as none, and is overwritten by the next outcome.
-func (s *Source) load(key string) (*entry, error) {
+// loadEntry reads the entry at key. A value it cannot read (another
+// version, or garbage) counts as none, and the next outcome overwrites it.
+func (s *Source) loadEntry(key string) (*entry, error) {
 	var b []byte
-	err := s.bounded(func(ctx context.Context) (err error) {
+	err := s.callStore(func(ctx context.Context) (err error) {
 		b, err = s.opts.Shared.Store.Get(ctx, key)
 		return err
 	}, nil)
 	if err != nil {
 		return nil, err
 	}
-	return s.decode(key, b), nil
+	return s.decodeEntry(key, b), nil
 }
 
-// decode returns the entry b holds at key, or nil for none, another
-// version or garbage. An entry that names another key is another
-// identity's (a Store that answered with the wrong value): it is ignored,
-// and reported as store trouble.
-func (s *Source) decode(key string, b []byte) *entry {
+// decodeEntry returns the entry that b, read at key, holds, or nil for
+// none, another version or garbage. An entry that names another key
+// belongs to another identity (the Store returned the wrong value): it is
+// ignored and reported as StoreUnavailable.
+func (s *Source) decodeEntry(key string, b []byte) *entry {
 	var e entry
 	if b == nil || json.Unmarshal(b, &e) != nil || e.Version != entryVersion || (e.Token == nil) == (e.Failure == nil) ||
 		(e.Token != nil && e.Token.AccessToken == "") {
 		return nil
 	}
 	if e.Key != key {
-		s.reportStore(errorf("store unavailable: the value it returned belongs to another identity, and is ignored"))
+		s.reportStoreUnavailable(errorf("store unavailable: the value it returned belongs to another identity, and is ignored"))
 		return nil
 	}
 	return &e
 }
 
-// lock takes the store's lock on key, or returns nil if another process
-// holds it.
-func (s *Source) lock(key string) (unlock func(), err error) {
+// lockStore takes the store's lock on key. It returns a nil unlock if
+// another process holds the lock.
+func (s *Source) lockStore(key string) (unlock func(), err error) {
 	var got func()
-	err = s.bounded(func(ctx context.Context) (err error) {
+	err = s.callStore(func(ctx context.Context) (err error) {
 		got, err = s.opts.Shared.Store.Lock(ctx, key, s.opts.Shared.LockTTL)
 		return err
-	}, func() { // a lock taken after the call was abandoned is let go of at once
+	}, func() { // the call was abandoned and took the lock later: let go of it at once
 		if got != nil {
 			got()
 		}
 	})
 	if err != nil {
-		return nil, err // got is the abandoned call's to write
+		// Do not read got: an abandoned call may still be writing it.
+		return nil, err
 	}
 	return got, nil
 }
 
-// unlock lets go of the store's lock, bounded as a store call is; a panic
-// in it is store trouble. It is tried even while an earlier call has not
-// returned: a lock left held would keep every process, this one too,
-// waiting for it to expire.
-func (s *Source) unlock(unlock func()) {
-	err := s.bound(func(context.Context) error {
+// unlockStore calls unlock, which lets go of the store's lock, within
+// storeTimeout; a panic in it counts as the store failing. It is tried
+// even while an abandoned store call has not returned: a lock left held
+// would make every process, this one too, wait for it to expire.
+func (s *Source) unlockStore(unlock func()) {
+	err := s.callStoreOutOfTurn(func(context.Context) error {
 		return Protect("the store's unlock", func() error { unlock(); return nil })
 	}, nil, false)
 	if err != nil {
-		s.reportStore(errorf("store unavailable: %w", err))
+		s.reportStoreUnavailable(errorf("store unavailable: %w", err))
 	}
 }
 
-// save shares a recorded outcome of this process's fetch at key.
-func (s *Source) save(key string, o outcome) {
-	b, ttl := s.encode(key, o)
+// saveEntry stores the recorded outcome o of this process's fetch at key.
+func (s *Source) saveEntry(key string, o outcome) {
+	b, ttl := s.encodeEntry(key, o)
 	if b == nil {
 		return
 	}
-	err := s.bounded(func(ctx context.Context) error {
+	err := s.callStore(func(ctx context.Context) error {
 		return s.opts.Shared.Store.Set(ctx, key, b, ttl)
 	}, nil)
 	if err != nil {
-		s.reportStore(errorf("store unavailable, the outcome stays in this process: %w", err))
+		s.reportStoreUnavailable(errorf("store unavailable, the outcome stays in this process: %w", err))
 	}
 }
 
-// encode returns the entry of a recorded outcome of this process's fetch
-// at key, and how long the store keeps it: as long as it holds, a token
-// until its expiry, a failure until its cool-down ends and MaxCoolDown
-// more (so that the next prober finds the cool-down to double); never
-// more than a day. It returns nil for an outcome with nothing to share.
-func (s *Source) encode(key string, o outcome) ([]byte, time.Duration) {
+// encodeEntry returns the entry, as JSON, of the recorded outcome o of
+// this process's fetch at key, and its ttl in the store: a token's until
+// its expiry; a failure's until its cool-down ends plus MaxCoolDown (so
+// that the next probe finds the cool-down to double); between a second
+// and a day. It returns nil for an outcome with nothing to share.
+func (s *Source) encodeEntry(key string, o outcome) ([]byte, time.Duration) {
 	now := time.Now()
 	e := entry{Version: entryVersion, Key: key, Stamp: now.UnixNano()}
 	var ttl time.Duration

@@ -9,35 +9,34 @@ import (
 )
 
 const (
-	// storeTimeout bounds each call of a Store once it is made: one that
-	// has not returned by then is abandoned, and the source goes on without
-	// the store.
+	// storeTimeout is how long a Store call may run once its turn comes.
+	// A call still running then is abandoned, and the source goes on
+	// without the store.
 	storeTimeout = time.Second
 
-	// inFlight is how many calls a process makes of one Store at a time.
-	// A call beyond it waits its turn, which is not trouble with the
-	// store: a burst (every source of a process starting together) is
-	// served in turn rather than failed.
-	inFlight = 16
+	// maxInFlight is how many calls of one Store a process runs at a time.
+	// A further call waits for its turn: a burst (every source of a process
+	// starting at once) is served in turn, not counted as the store failing.
+	maxInFlight = 16
 )
 
-// guard is what the sources of a process that use one Store share about
-// it: the calls in flight, and those abandoned that have not returned. It
-// holds no channel nor timer: a Store may outlive a testing/synctest
-// bubble, whose channels no other goroutine may use.
+// guard counts, for all the sources of a process that use one Store, the
+// calls of it in flight and the abandoned calls that have not returned. It
+// holds no channel or timer: a Store may outlive a testing/synctest
+// bubble, whose channels no goroutine outside it may use.
 type guard struct {
-	mu    sync.Mutex
-	freed sync.Cond // signalled when a slot frees; broadcast when a call is abandoned or a wait ends
-	busy  int       // slots taken: a call holds one until it returns, abandoned or not
-	stuck int       // calls abandoned that have not returned yet
+	mu       sync.Mutex
+	freed    sync.Cond // Signal: a turn is free; Broadcast: a call was abandoned, or a waiter's time or ctx ran out
+	inFlight int       // turns taken: a call keeps its turn until it returns, even if abandoned
+	stuck    int       // abandoned calls that have not returned yet
 }
 
-// guards holds the guard of each Store a process uses, for the life of the
-// process: a Store is made once and shared, so they are few.
+// guards maps each Store a process uses to its guard, for the life of the
+// process: a Store is made once and shared, so there are few.
 var guards sync.Map // Store → *guard
 
-// guardOf returns the guard of store: the one every source using store
-// shares, or one of its own for a Store that cannot be a map key.
+// guardOf returns the guard that every source using store shares, or a
+// new one if store cannot be a map key.
 func guardOf(store store) *guard {
 	g := &guard{}
 	g.freed.L = &g.mu
@@ -57,31 +56,33 @@ func (s *Source) storeGuard() *guard {
 	return s.guard.Load()
 }
 
-// bounded calls the store with call, for storeTimeout at most once its
-// turn comes (it waits for its turn no longer than the source's lock
-// would), whatever the Store does: a call that has not returned by then
-// is abandoned (its late, if set, runs when it does), and while one has
-// not returned, the next calls of every source on the Store, and those
-// waiting for a turn, fail at once rather than leave a goroutine each. A
-// panic in the call is its error.
-func (s *Source) bounded(call func(ctx context.Context) error, late func()) error {
-	if err := s.storeGuard().take(s.ctx, s.opts.Shared.LockTTL); err != nil {
+// callStore makes one call of the Store. It waits for a turn (LockTTL at
+// most), then gives call storeTimeout to return. A call that takes longer
+// is abandoned and this returns an error; late, if not nil, runs when the
+// abandoned call returns, to undo what it did. While an abandoned call has
+// not returned, every source's callStore on that Store fails at once, so
+// that a hung Store does not pile up goroutines. A panic in call is its
+// error.
+func (s *Source) callStore(call func(ctx context.Context) error, late func()) error {
+	if err := s.storeGuard().takeTurn(s.ctx, s.opts.Shared.LockTTL); err != nil {
 		return err
 	}
-	return s.bound(call, late, true)
+	return s.callStoreOutOfTurn(call, late, true)
 }
 
-// bound is bounded without the check for an earlier call, nor a turn to
-// wait for; it gives up the turn, if it holds one, when the call returns.
-func (s *Source) bound(call func(ctx context.Context) error, late func(), turn bool) error {
+// callStoreOutOfTurn is callStore without waiting for a turn and without
+// failing while an abandoned call has not returned: the way to let go of a
+// lock, which must be tried whatever state the Store is in. holdsTurn says
+// that the caller took a turn, which is given back when call returns.
+func (s *Source) callStoreOutOfTurn(call func(ctx context.Context) error, late func(), holdsTurn bool) error {
 	ctx, cancel := context.WithTimeout(s.ctx, storeTimeout)
 	defer cancel()
 	g := s.storeGuard()
 	done := make(chan error) // unbuffered: the call's goroutine learns whether anyone still waits
 	abandoned := make(chan struct{})
 	go func() {
-		if turn {
-			defer g.give()
+		if holdsTurn {
+			defer g.endTurn()
 		}
 		err := Protect("the store", func() error { return call(ctx) })
 		select {
@@ -90,31 +91,32 @@ func (s *Source) bound(call func(ctx context.Context) error, late func(), turn b
 			if late != nil {
 				_ = Protect("the store's unlock", func() error { late(); return nil })
 			}
-			g.returned()
+			g.countReturned()
 		}
 	}()
 	select {
 	case err := <-done:
 		return err
 	case <-ctx.Done():
-		g.abandoned()
+		g.countAbandoned()
 		close(abandoned)
 		return fmt.Errorf("no answer within %v: %w", storeTimeout, context.Cause(ctx))
 	}
 }
 
-// take takes a slot, waiting for one no longer than wait and ctx allow;
-// while an abandoned call has not returned, it fails at once, and so do
-// the calls waiting, which that call may never let in.
-func (g *guard) take(ctx context.Context, wait time.Duration) error {
+// takeTurn takes one of the maxInFlight turns, waiting for one no longer
+// than wait and ctx allow. While an abandoned call has not returned, it
+// fails at once, and so do the calls already waiting: that call may never
+// give its turn back.
+func (g *guard) takeTurn(ctx context.Context, wait time.Duration) error {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if g.stuck == 0 && g.busy < inFlight {
-		g.busy++
+	if g.stuck == 0 && g.inFlight < maxInFlight {
+		g.inFlight++
 		return nil
 	}
-	late := false
-	t := time.AfterFunc(wait, func() { g.mu.Lock(); late = true; g.freed.Broadcast(); g.mu.Unlock() })
+	timedOut := false
+	t := time.AfterFunc(wait, func() { g.mu.Lock(); timedOut = true; g.freed.Broadcast(); g.mu.Unlock() })
 	defer t.Stop()
 	defer context.AfterFunc(ctx, func() { g.mu.Lock(); g.freed.Broadcast(); g.mu.Unlock() })()
 	for {
@@ -122,45 +124,45 @@ func (g *guard) take(ctx context.Context, wait time.Duration) error {
 		case g.stuck > 0:
 			return fmt.Errorf("an earlier call has not returned after %v", storeTimeout)
 		case ctx.Err() != nil:
-			g.pass()
+			g.passTurn()
 			return context.Cause(ctx)
-		case g.busy < inFlight:
-			g.busy++
+		case g.inFlight < maxInFlight:
+			g.inFlight++
 			return nil
-		case late:
+		case timedOut:
 			return fmt.Errorf("no turn among the store's calls within %v", wait)
 		}
 		g.freed.Wait()
 	}
 }
 
-// give gives back a slot.
-func (g *guard) give() {
+// endTurn gives a turn back and wakes one waiter.
+func (g *guard) endTurn() {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	g.busy--
+	g.inFlight--
 	g.freed.Signal()
 }
 
-// pass hands a free slot on to the next waiter, when a waiter woken for it
-// leaves without it. g.mu is held.
-func (g *guard) pass() {
-	if g.busy < inFlight {
+// passTurn wakes the next waiter if a turn is free: a waiter that was woken
+// for it is leaving without it. g.mu is held.
+func (g *guard) passTurn() {
+	if g.inFlight < maxInFlight {
 		g.freed.Signal()
 	}
 }
 
-// abandoned counts a call abandoned, and ends the wait of the calls
-// waiting for a slot.
-func (g *guard) abandoned() {
+// countAbandoned counts an abandoned call, and wakes every waiter so that
+// each fails at once.
+func (g *guard) countAbandoned() {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	g.stuck++
 	g.freed.Broadcast()
 }
 
-// returned counts an abandoned call that returned at last.
-func (g *guard) returned() {
+// countReturned counts an abandoned call that has returned at last.
+func (g *guard) countReturned() {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	g.stuck--

@@ -22,7 +22,7 @@ type victim[K comparable, V any] struct {
 // look at 64 entries: a scan keeps the oldest max/64 as the next ones to
 // drop, skipping those used since.
 func (m *Map[K, V]) evictOne() bool {
-	if m.makings.Load() >= m.max {
+	if m.makesRunning.Load() >= m.max {
 		return false // every slot is being made: nothing to drop
 	}
 	scanned := false

@@ -45,9 +45,9 @@ func (m *Map[K, V]) janitor(stop <-chan struct{}, done chan<- struct{}) {
 	}
 }
 
-// held is a key and its entry, as the map tells of them once its locks are
-// released.
-type held[K comparable, V any] struct {
+// keyEntry is a key and its entry, kept to report a drop once the
+// shard's lock is released.
+type keyEntry[K comparable, V any] struct {
 	key K
 	e   *entry[V]
 }
@@ -56,14 +56,14 @@ type held[K comparable, V any] struct {
 // or busy, are in use: not idle.
 func (m *Map[K, V]) sweep(now int64) {
 	unused := func(e *entry[V]) bool { return now-e.used.Load() >= int64(m.idle) && e.making.Load() == nil }
-	var found, dropped []held[K, V]
+	var found, dropped []keyEntry[K, V]
 	for i := range m.shards {
 		s := &m.shards[i]
 		found, dropped = found[:0], dropped[:0]
 		s.mu.RLock()
 		for key, e := range s.m {
 			if unused(e) {
-				found = append(found, held[K, V]{key, e})
+				found = append(found, keyEntry[K, V]{key, e})
 			}
 		}
 		s.mu.RUnlock()
@@ -76,20 +76,20 @@ func (m *Map[K, V]) sweep(now int64) {
 			continue
 		}
 		s.mu.Lock()
-		gone, tell := 0, dropped[:0]
+		gone, report := 0, dropped[:0]
 		for _, h := range dropped { // a call that took a value since has marked it used
 			if s.m[h.key] == h.e && unused(h.e) {
 				delete(s.m, h.key)
 				gone++
-				if s.tellNow(h.e, Idle) {
-					tell = append(tell, h)
+				if s.dropReportable(h.e, Idle) {
+					report = append(report, h)
 				}
 			}
 		}
-		m.n.Add(int64(-gone))
+		m.entries.Add(int64(-gone))
 		s.mu.Unlock()
 		m.free(int64(gone))
-		for _, h := range tell {
+		for _, h := range report {
 			m.maker.Dropped(h.key, h.e.val, Idle)
 		}
 	}
@@ -98,7 +98,7 @@ func (m *Map[K, V]) sweep(now int64) {
 // Close drops every value, stops the map's goroutine and returns once it
 // has ended; later calls of Close do nothing. Calls already waiting for a
 // value get it; calls waiting for a free slot, and later calls of Get, get
-// ErrClosed. A value being made is told of as dropped once made.
+// ErrClosed. A value being made is reported as dropped once it is made.
 func (m *Map[K, V]) Close() {
 	if !m.closed.CompareAndSwap(false, true) {
 		return
@@ -111,27 +111,27 @@ func (m *Map[K, V]) Close() {
 		close(stop)
 		<-done
 	}
-	var tell []held[K, V]
+	var report []keyEntry[K, V]
 	for i := range m.shards {
 		s := &m.shards[i]
-		made := 0
-		tell = tell[:0]
+		madeCount := 0 // entries whose value is made: their slots are freed now
+		report = report[:0]
 		s.mu.Lock()
 		for key, e := range s.m {
 			if mk := e.making.Load(); mk != nil {
-				mk.dropped = Closed // its slot is freed, and it is told, once made
+				mk.dropped = Closed // its slot is freed, and its drop reported, once made
 				continue
 			}
-			made++
-			if s.tellNow(e, Closed) {
-				tell = append(tell, held[K, V]{key, e})
+			madeCount++
+			if s.dropReportable(e, Closed) {
+				report = append(report, keyEntry[K, V]{key, e})
 			}
 		}
-		m.n.Add(int64(-len(s.m)))
+		m.entries.Add(int64(-len(s.m)))
 		s.m = nil
 		s.mu.Unlock()
-		m.free(int64(made))
-		for _, h := range tell {
+		m.free(int64(madeCount))
+		for _, h := range report {
 			m.maker.Dropped(h.key, h.e.val, Closed)
 		}
 	}

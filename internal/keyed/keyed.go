@@ -2,7 +2,7 @@
 // whose keys hash to shards, whose values are made by one call per key,
 // and whose least recently used values make room for new keys and go when
 // idle. It knows nothing of what its values are: a [Maker] makes them,
-// says which are busy, and hears of each one added and dropped.
+// says which are busy, and is called for each one added and dropped.
 package keyed
 
 import (
@@ -31,8 +31,9 @@ const (
 	Closed   Reason = "closed"   // by Close
 )
 
-// Maker makes the values of a [Map] and hears what becomes of them. The
-// Map calls it with none of its locks held, so it may call the Map.
+// Maker makes the values of a [Map], and the Map reports to it each value
+// added and dropped. The Map calls it with none of its locks held, so it
+// may call the Map.
 type Maker[K comparable, V any] interface {
 	// Make returns key's new value, or an error that the calls waiting for
 	// it get and that the Map does not keep.
@@ -40,11 +41,11 @@ type Maker[K comparable, V any] interface {
 	// Busy reports whether v is in use: a busy value is never dropped as
 	// idle, and for capacity only when every other candidate is busy too.
 	Busy(v V) bool
-	// Added is told of each value made, before the calls waiting for it
-	// go on.
+	// Added is called for each value made, before the calls waiting for
+	// it go on.
 	Added(key K, v V)
-	// Dropped is told once of each value made that the Map drops, after
-	// Added.
+	// Dropped is called once for each value made that the Map drops, after
+	// its Added.
 	Dropped(key K, v V, why Reason)
 }
 
@@ -89,18 +90,18 @@ func (e *WaitError) Unwrap() error { return e.Cause }
 // idle, so a value goes between idle and idle·17/16 (plus a tick) after its
 // last use.
 type Map[K comparable, V any] struct {
-	maker     Maker[K, V]
-	idle      time.Duration
-	tickEvery time.Duration
-	max       int64
-	seed      maphash.Seed
-	epoch     time.Time
-	clock     atomic.Int64 // now, coarsely: nanoseconds since epoch
-	n         atomic.Int64 // entries held
-	slots     atomic.Int64 // slots taken, of max: entries made and held, and calls of Make running
-	makings   atomic.Int64 // calls of Make running
-	closed    atomic.Bool
-	shards    [shardCount]shard[K, V]
+	maker        Maker[K, V]
+	idle         time.Duration
+	tickEvery    time.Duration
+	max          int64
+	seed         maphash.Seed
+	epoch        time.Time
+	clock        atomic.Int64 // now, coarsely: nanoseconds since epoch
+	entries      atomic.Int64 // entries held, those being made included
+	slots        atomic.Int64 // slots taken, of max: entries made and held, and calls of Make running
+	makesRunning atomic.Int64 // calls of Make running
+	closed       atomic.Bool
+	shards       [shardCount]shard[K, V]
 
 	freedMu sync.Mutex    // guards freed
 	freed   chan struct{} // closed when a slot may have come free; nil if none is waited for
@@ -115,41 +116,43 @@ type Map[K comparable, V any] struct {
 }
 
 type shard[K comparable, V any] struct {
-	mu sync.RWMutex // guards m, untold, and making.dropped of its entries
+	mu sync.RWMutex // guards m, addPending, and making.dropped of its entries
 	m  map[K]*entry[V]
-	// untold holds the entries made and held but not yet told as Added,
-	// with why each was dropped since, if it was.
-	untold map[*entry[V]]Reason
-	_      [24]byte // each shard's lock on its own cache line
+	// addPending holds the entries made and held whose Added has not been
+	// called yet, each with why it was dropped since ("" if it was not):
+	// Dropped must wait for Added.
+	addPending map[*entry[V]]Reason
+	_          [24]byte // each shard's lock on its own cache line
 }
 
-// untell records that e, made and held, is not yet told as Added. s.mu
-// must be held.
-func (s *shard[K, V]) untell(e *entry[V]) {
-	if s.untold == nil {
-		s.untold = make(map[*entry[V]]Reason)
+// markAddPending records that e, made and held, awaits its Added call.
+// s.mu must be held.
+func (s *shard[K, V]) markAddPending(e *entry[V]) {
+	if s.addPending == nil {
+		s.addPending = make(map[*entry[V]]Reason)
 	}
-	s.untold[e] = ""
+	s.addPending[e] = ""
 }
 
-// tellNow records why e, made and just dropped, went, and reports whether
-// its Dropped is to be told now: not while its Added is untold, as settle
-// tells it after. s.mu must be held.
-func (s *shard[K, V]) tellNow(e *entry[V], why Reason) bool {
-	if _, ok := s.untold[e]; ok {
-		s.untold[e] = why
+// dropReportable is called when e, made, has just been dropped for why. It
+// returns whether Dropped may be called now; if e's Added is still
+// pending, it keeps why instead, for settle to report after Added. s.mu
+// must be held.
+func (s *shard[K, V]) dropReportable(e *entry[V], why Reason) bool {
+	if _, ok := s.addPending[e]; ok {
+		s.addPending[e] = why
 		return false
 	}
 	return true
 }
 
-// told records that e is told as Added, and returns why it was dropped
-// since, if it was.
-func (s *shard[K, V]) told(e *entry[V]) Reason {
+// addReported records that e's Added was called, and returns why e was
+// dropped meanwhile ("" if it was not).
+func (s *shard[K, V]) addReported(e *entry[V]) Reason {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	why := s.untold[e]
-	delete(s.untold, e)
+	why := s.addPending[e]
+	delete(s.addPending, e)
 	return why
 }
 
@@ -211,9 +214,9 @@ func (m *Map[K, V]) await(ctx context.Context, s *shard[K, V], key K, e *entry[V
 	var zero V
 	if mine {
 		if ctx.Done() == nil {
-			m.create(s, key, e, mk)
+			m.makeValue(s, key, e, mk)
 		} else {
-			go m.create(s, key, e, mk)
+			go m.makeValue(s, key, e, mk)
 		}
 	}
 	select {
@@ -246,4 +249,4 @@ func (m *Map[K, V]) Remove(key K) bool {
 }
 
 // Len returns how many values the map holds, those being made included.
-func (m *Map[K, V]) Len() int { return int(m.n.Load()) }
+func (m *Map[K, V]) Len() int { return int(m.entries.Load()) }

@@ -51,8 +51,8 @@ func (m *Map[K, V]) insert(s *shard[K, V], key K) (*entry[V], bool, error) {
 		s.m = make(map[K]*entry[V])
 	}
 	s.m[key] = e
-	m.n.Add(1)
-	m.makings.Add(1)
+	m.entries.Add(1)
+	m.makesRunning.Add(1)
 	return e, true, nil
 }
 
@@ -95,18 +95,18 @@ func (m *Map[K, V]) wake() {
 	m.freedMu.Unlock()
 }
 
-// create runs Make for key and settles mk, even if Make ends its
+// makeValue runs Make for key and settles mk, even if Make ends its
 // goroutine.
-func (m *Map[K, V]) create(s *shard[K, V], key K, e *entry[V], mk *making) {
+func (m *Map[K, V]) makeValue(s *shard[K, V], key K, e *entry[V], mk *making) {
 	var v V
 	err := ErrGoexit
 	defer func() { m.settle(s, key, e, mk, v, err) }() // runs on runtime.Goexit too
-	v, err = m.call(key, mk)
+	v, err = m.callMake(key, mk)
 }
 
-// call runs Make, turning a panic into an error for the waiting calls; the
-// call that ran Make gets the panic.
-func (m *Map[K, V]) call(key K, mk *making) (v V, err error) {
+// callMake calls Make, turning a panic into an error for the waiting
+// calls; the call that ran Make gets the panic.
+func (m *Map[K, V]) callMake(key K, mk *making) (v V, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			mk.panicked = r
@@ -117,8 +117,9 @@ func (m *Map[K, V]) call(key K, mk *making) (v V, err error) {
 	return m.maker.Make(key)
 }
 
-// settle ends mk with what Make returned: e gets the value, or leaves s
-// with the error. Its slot stays taken only by a value made and held.
+// settle ends mk with what Make returned: on success e gets the value; on
+// failure e is removed from s. The slot stays taken only if the value was
+// made and s still holds e.
 func (m *Map[K, V]) settle(s *shard[K, V], key K, e *entry[V], mk *making, v V, err error) {
 	s.mu.Lock()
 	held := s.m[key] == e
@@ -126,15 +127,15 @@ func (m *Map[K, V]) settle(s *shard[K, V], key K, e *entry[V], mk *making, v V, 
 		e.val = v
 		e.making.Store(nil)
 		if held {
-			s.untell(e) // a drop from now on is told after Added
+			s.markAddPending(e) // a drop from now on is reported after Added
 		}
 	} else if held {
 		delete(s.m, key)
-		m.n.Add(-1)
+		m.entries.Add(-1)
 	}
 	dropped := mk.dropped
 	s.mu.Unlock()
-	m.makings.Add(-1)
+	m.makesRunning.Add(-1)
 	if err == nil && held {
 		m.wake() // e may be dropped for a new key now
 	} else {
@@ -143,7 +144,7 @@ func (m *Map[K, V]) settle(s *shard[K, V], key K, e *entry[V], mk *making, v V, 
 	if err == nil { // before the calls waiting for the value are let go
 		m.maker.Added(key, v)
 		if held {
-			dropped = s.told(e)
+			dropped = s.addReported(e)
 		}
 		if dropped != "" {
 			m.maker.Dropped(key, v, dropped)
@@ -154,7 +155,8 @@ func (m *Map[K, V]) settle(s *shard[K, V], key K, e *entry[V], mk *making, v V, 
 }
 
 // drop forgets e, key's entry, if the map still holds it. An entry being
-// made keeps its slot until Make returns, and is told of once made.
+// made keeps its slot until Make returns, and its drop is reported once
+// it is made.
 func (m *Map[K, V]) drop(key K, e *entry[V], why Reason) bool {
 	s := m.shard(key)
 	s.mu.Lock()
@@ -163,19 +165,19 @@ func (m *Map[K, V]) drop(key K, e *entry[V], why Reason) bool {
 		return false
 	}
 	delete(s.m, key)
-	m.n.Add(-1)
+	m.entries.Add(-1)
 	mk := e.making.Load()
-	tell := false
+	report := false
 	if mk != nil {
-		mk.dropped = why // told by settle, once the value exists
+		mk.dropped = why // reported by settle, once the value exists
 	} else {
-		tell = s.tellNow(e, why)
+		report = s.dropReportable(e, why)
 	}
 	s.mu.Unlock()
 	if mk == nil {
 		m.free(1)
 	}
-	if tell {
+	if report {
 		m.maker.Dropped(key, e.val, why)
 	}
 	return true

@@ -48,13 +48,13 @@ func DecodeToken(body []byte, sent time.Time, lifetime time.Duration) (*oauth2.T
 	if !ok {
 		return nil, errors.New("response is not a JSON object")
 	}
-	if str(m, "error") != "" {
+	if firstString(m, "error") != "" {
 		return nil, errors.New("response carries an OAuth error")
 	}
 	tok := oauth2.Token{ // a value: WithExtra below makes the one copy that escapes
-		AccessToken:  str(m, "access_token", "accessToken"),
-		TokenType:    str(m, "token_type", "tokenType"),
-		RefreshToken: str(m, "refresh_token", "refreshToken"),
+		AccessToken:  firstString(m, "access_token", "accessToken"),
+		TokenType:    firstString(m, "token_type", "tokenType"),
+		RefreshToken: firstString(m, "refresh_token", "refreshToken"),
 	}
 	if tok.AccessToken == "" {
 		return nil, errors.New("response has no access token")
@@ -95,14 +95,15 @@ func DecodeToken(body []byte, sent time.Time, lifetime time.Duration) (*oauth2.T
 	return withExtra(tok, m), nil
 }
 
-// carried are the fields of a body that a token carries in fields of its own.
-var carried = []string{"access_token", "accessToken", "token_type", "tokenType", "refresh_token", "refreshToken",
+// carriedFields are the body's fields that oauth2.Token has fields for;
+// Extra holds the others.
+var carriedFields = []string{"access_token", "accessToken", "token_type", "tokenType", "refresh_token", "refreshToken",
 	"expires_in", "expiresIn"}
 
 // withExtra returns a copy of tok whose Extra reads what else m holds, if
 // anything: an idle source keeps its token's fields once.
 func withExtra(tok oauth2.Token, m map[string]any) *oauth2.Token {
-	for _, k := range carried {
+	for _, k := range carriedFields {
 		delete(m, k)
 	}
 	if len(m) == 0 {
@@ -111,9 +112,9 @@ func withExtra(tok oauth2.Token, m map[string]any) *oauth2.Token {
 	return tok.WithExtra(m)
 }
 
-// seconds is a plain decimal number of seconds: no sign, exponent, hex,
-// NaN or infinity.
-var seconds = regexp.MustCompile(`^[0-9]+(\.[0-9]+)?$`)
+// plainSeconds matches a plain decimal number of seconds: no sign,
+// exponent, hex, NaN or infinity.
+var plainSeconds = regexp.MustCompile(`^[0-9]+(\.[0-9]+)?$`)
 
 // expiresIn reads expires_in or expiresIn, keeping fractions of a second,
 // and whether it is there: 0 means absent, and a positive number under a
@@ -127,7 +128,7 @@ func expiresIn(m map[string]any) (d time.Duration, ok bool, err error) {
 		case float64:
 			n = v
 		case string:
-			if v = strings.TrimSpace(v); seconds.MatchString(v) {
+			if v = strings.TrimSpace(v); plainSeconds.MatchString(v) {
 				n, _ = strconv.ParseFloat(v, 64)
 			}
 		}
@@ -155,7 +156,7 @@ func expiresAt(m map[string]any) (time.Time, error) {
 			}
 			return t, nil
 		case float64:
-			t, ok := unix(v)
+			t, ok := unixSeconds(v)
 			if !ok {
 				return time.Time{}, fmt.Errorf("%s is not Unix seconds", k)
 			}
@@ -171,9 +172,9 @@ func expiresAt(m map[string]any) (time.Time, error) {
 // Unix seconds: no later absolute expiry can be stated in either form.
 const maxUnix = 253402300799
 
-// unix returns the time of Unix seconds s, cut to the second, if s is one
-// an absolute expiry can state: after 1970, up to maxUnix.
-func unix(s float64) (time.Time, bool) {
+// unixSeconds returns the time of Unix seconds s, cut to the second, if s
+// is one an absolute expiry can state: after 1970, up to maxUnix.
+func unixSeconds(s float64) (time.Time, bool) {
 	if s <= 0 || s > maxUnix {
 		return time.Time{}, false
 	}
@@ -195,7 +196,7 @@ func jwtExpiry(token string) time.Time {
 		return time.Time{}
 	}
 	exp, _ := claims["exp"].(float64)
-	t, _ := unix(exp)
+	t, _ := unixSeconds(exp)
 	return t
 }
 
@@ -219,13 +220,13 @@ func ErrorFields(body []byte) Fields {
 		return Fields{}
 	}
 	return Fields{
-		Code:             str(m, "errorCode", "error", "code"),
-		SubCode:          str(m, "errorSubCode"),
-		Message:          str(m, "errorMessage", "error_description", "text", "message"),
-		RequestID:        str(m, "requestId", "errorId", "request_id"),
-		ResourceID:       str(m, "resourceId"),
-		DocumentationURL: str(m, "documentationUrl", "error_uri"),
-		ParameterName:    str(m, "parameter_name"),
+		Code:             firstString(m, "errorCode", "error", "code"),
+		SubCode:          firstString(m, "errorSubCode"),
+		Message:          firstString(m, "errorMessage", "error_description", "text", "message"),
+		RequestID:        firstString(m, "requestId", "errorId", "request_id"),
+		ResourceID:       firstString(m, "resourceId"),
+		DocumentationURL: firstString(m, "documentationUrl", "error_uri"),
+		ParameterName:    firstString(m, "parameter_name"),
 		ParameterValue:   m["parameter_value"],
 	}
 }
@@ -248,8 +249,8 @@ func ParseRetryAfter(v string) time.Duration {
 	return 0
 }
 
-// str returns the first of m's keys that holds a non-empty string.
-func str(m map[string]any, keys ...string) string {
+// firstString returns the first of m's keys that holds a non-empty string.
+func firstString(m map[string]any, keys ...string) string {
 	for _, k := range keys {
 		if s, ok := m[k].(string); ok && s != "" {
 			return s

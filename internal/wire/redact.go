@@ -114,7 +114,7 @@ func (r redactor) redact(b []byte) []byte {
 			}
 			v, raw = b[start:i], b[start:i]
 		}
-		red := r.value(v, key)
+		red := r.redactValue(v, key)
 		if bytes.Equal(red, v) && r.spans(raw, true) == nil {
 			continue
 		}
@@ -128,7 +128,7 @@ func (r redactor) redact(b []byte) []byte {
 	if out != nil {
 		b = append(out, b[last:]...)
 	}
-	return r.text(b, valid) // in JSON, long secrets across its punctuation
+	return r.redactText(b, valid) // in JSON, long secrets across its punctuation
 }
 
 // stringEnd returns the end of the JSON string that starts at b[i], just
@@ -148,18 +148,20 @@ func stringEnd(b []byte, i int) int {
 // delimiter reports whether c is JSON whitespace or punctuation.
 func delimiter(c byte) bool { return strings.IndexByte(" \t\r\n{}[],:", c) >= 0 }
 
-// value redacts the decoded value of a JSON token, of an object key if key.
-func (r redactor) value(v []byte, key bool) []byte {
+// redactValue redacts v, the decoded value of a JSON string, number or
+// literal. In an object key (key) only long secrets are redacted; a value
+// that holds a JSON object or array is redacted as JSON.
+func (r redactor) redactValue(v []byte, key bool) []byte {
 	if t := bytes.TrimLeft(v, " \t\r\n"); !key && len(t) > 0 && (t[0] == '{' || t[0] == '[') {
 		return r.redact(v)
 	}
-	return r.text(v, key)
+	return r.redactText(v, key)
 }
 
-// text replaces the spans of t that show a secret, of a long secret only if
-// longOnly, with the marker; overlapping spans become one. It returns t
-// itself when there are none.
-func (r redactor) text(t []byte, longOnly bool) []byte {
+// redactText replaces the spans of t that show a secret (only a long
+// secret if longOnly) with the marker; overlapping spans become one. It
+// returns t itself when there are none.
+func (r redactor) redactText(t []byte, longOnly bool) []byte {
 	spans := r.spans(t, longOnly)
 	if spans == nil {
 		return t
@@ -181,23 +183,23 @@ func (r redactor) text(t []byte, longOnly bool) []byte {
 // and every match of a short one that is a whole word.
 func (r redactor) spans(t []byte, longOnly bool) [][2]int {
 	var spans, found [][2]int
-	var reads []reading // t's readings, made for the first secret looked for
-	made := false
+	var reads []reading // t's readings, computed once, for the first secret looked for
+	haveReads := false
 	for i, s := range r {
 		if longOnly && !s.long {
 			continue
 		}
-		if !made {
-			reads, made = readings(t, slices.ContainsFunc(r[i:], func(s secret) bool { return strings.Contains(s.texts[0], " ") })), true
+		if !haveReads {
+			reads, haveReads = readings(t, slices.ContainsFunc(r[i:], func(s secret) bool { return strings.Contains(s.texts[0], " ") })), true
 		}
 		found = found[:0]
 		for _, q := range s.quoted {
-			found = index(t, q, found)
+			found = appendMatches(t, q, found)
 		}
 		for _, text := range s.texts {
-			found = index(t, text, found)
+			found = appendMatches(t, text, found)
 			for _, rd := range reads {
-				for _, sp := range index(rd.text, text, nil) {
+				for _, sp := range appendMatches(rd.text, text, nil) {
 					found = append(found, rd.span(sp[0], sp[1]))
 				}
 			}

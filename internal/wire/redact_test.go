@@ -160,7 +160,7 @@ func TestReadings(t *testing.T) {
 		`a+b /é A x+y`}, got, "percent, HTML, JSON, URL query, all but '+'")
 	assert.Empty(t, readings([]byte("plain text"), true), "nothing to read")
 	assert.Len(t, readings([]byte("a+b"), false), 0, "'+' is a space only where a secret holds one")
-	assert.Equal(t, [][2]int{{3, 11}}, []([2]int){read([]byte("ab %2Bcd%2B"), percentEscapes).span(3, 7)})
+	assert.Equal(t, [][2]int{{3, 11}}, []([2]int){readEscapes([]byte("ab %2Bcd%2B"), percentEscapes).span(3, 7)})
 }
 
 func TestQuote(t *testing.T) {

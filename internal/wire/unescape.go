@@ -49,23 +49,23 @@ func readings(t []byte, space bool) []reading {
 		way escaping
 	}{{'%', percentEscapes}, {'&', htmlRefs}, {'\\', jsonEscapes}} {
 		if bytes.IndexByte(t, w.c) >= 0 {
-			if r := read(t, w.way); r.escapes != nil {
+			if r := readEscapes(t, w.way); r.escapes != nil {
 				out = append(out, r)
 				found |= w.way
 			}
 		}
 	}
 	if space && bytes.IndexByte(t, '+') >= 0 {
-		out = append(out, read(t, found&percentEscapes|plusSpaces)) // it reads the '+'
+		out = append(out, readEscapes(t, found&percentEscapes|plusSpaces)) // it reads the '+'
 	}
 	if found&(found-1) != 0 {
-		out = append(out, read(t, found))
+		out = append(out, readEscapes(t, found))
 	}
 	return out
 }
 
-// read returns t with the escapes of way read.
-func read(t []byte, way escaping) reading {
+// readEscapes returns t with the escapes of way read.
+func readEscapes(t []byte, way escaping) reading {
 	starts := "" // the bytes an escape of way starts with
 	for _, w := range []struct {
 		c   string
@@ -131,8 +131,8 @@ func btoi(b bool) int {
 	return 0
 }
 
-// index appends to spans where text holds s, each start and end.
-func index(text []byte, s string, spans [][2]int) [][2]int {
+// appendMatches appends to spans where text holds s, each start and end.
+func appendMatches(text []byte, s string, spans [][2]int) [][2]int {
 	for i := 0; ; i++ {
 		j := bytes.Index(text[i:], []byte(s))
 		if j < 0 {

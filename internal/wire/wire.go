@@ -133,7 +133,7 @@ func (r *Request) build(ctx context.Context) (*http.Request, error) {
 		if len(b) == 0 {
 			return http.NoBody, nil
 		}
-		return &body{*bytes.NewReader(b)}, nil
+		return &bytesBody{*bytes.NewReader(b)}, nil
 	}
 	req.ContentLength = int64(len(b))
 	req.Body, _ = req.GetBody()
@@ -166,10 +166,11 @@ func hideURL(err error) error {
 	return err
 }
 
-// body is a request body that needs no closing, in one allocation.
-type body struct{ bytes.Reader }
+// bytesBody is a request body read from memory: its Close does nothing,
+// and it takes one allocation.
+type bytesBody struct{ bytes.Reader }
 
-func (*body) Close() error { return nil }
+func (*bytesBody) Close() error { return nil }
 
 // ErrRedirect refuses a redirect that would carry credentials elsewhere;
 // package tokensource sets it to its own ErrRedirect.
