@@ -42,7 +42,7 @@ func (s *Source) adoptable(e *entry) (outcome, bool) {
 			expiry = minTime(expiry, now.Add(min(t.Expiry.Sub(stamp), lifetime)))
 		}
 		margin := min(s.opts.ExpiryDelta, lifetime/4)
-		if !now.Before(expiry.Add(-margin)) || !newer(t, s.state.Load()) || !newer(t, s.rejected.Load()) {
+		if !now.Before(expiry.Add(-margin)) || !newer(t, s.state.Load()) || !newer(t, s.rejected()) {
 			break
 		}
 		tok := (&oauth2.Token{AccessToken: t.AccessToken, TokenType: t.TokenType, Expiry: expiry, ExpiresIn: t.ExpiresIn}).

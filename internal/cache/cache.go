@@ -41,8 +41,8 @@ const (
 )
 
 // Fetcher is the code above a Source, and the one way the cache calls up
-// to it: it fetches tokens and is told what the source does. A source
-// that shares through a store needs the [Sharer] methods too.
+// to it: it fetches tokens, and the source reports to it what it does. A
+// source that shares through a store needs the [Sharer] methods too.
 type Fetcher interface {
 	// Fetch gets a new token: a whole retry cycle or, for a probe (the
 	// first fetch after a cool-down), a single attempt. It reports the
@@ -50,8 +50,8 @@ type Fetcher interface {
 	Fetch(ctx context.Context, probe bool) (*oauth2.Token, error)
 	// RetryAfter returns the wait a failure asked for, or 0.
 	RetryAfter(err error) time.Duration
-	// Report is told of every Event, on the goroutine that caused it;
-	// it must be quick.
+	// Report receives every Event, on the goroutine that caused it; it
+	// must be quick.
 	Report(Event)
 }
 
@@ -73,28 +73,25 @@ type Options struct {
 
 // Source is a cached, concurrency-safe oauth2.TokenSource.
 type Source struct {
-	state    atomic.Pointer[state]      // nil when there is no token to serve
-	holdOff  atomic.Int64               // Unix ns before which no renewal starts: one runs, or a cool-down lasts
-	rejected atomic.Pointer[state]      // the token last invalidated: neither it nor an older one is adopted
-	guard    atomic.Pointer[guard]      // of the store, set on its first call
-	trace    atomic.Pointer[fetchTrace] // the running fetch's callers, kept only when Traced
-	ctx      context.Context
-	fetcher  Fetcher
-	opts     *Options
+	state   atomic.Pointer[state]      // the token served and its schedule; nil when there is none
+	holdOff atomic.Int64               // Unix ns before which no renewal starts: one runs, or a cool-down lasts
+	trace   atomic.Pointer[fetchTrace] // the contexts of the running fetch's callers, kept only when Traced
+	ctx     context.Context            // every fetch runs in it
+	fetcher Fetcher
+	opts    *Options
 
 	mu      sync.Mutex    // guards the fields below, and changes to state and holdOff
-	failed  *failure      // since the last failed fetch; nil after a success
-	busy    chan struct{} // while a fetch runs; closed when it ends
-	dropped *dropped      // when a token was last invalidated; nil if none was
+	failed  *failure      // the last failed fetch and its cool-down; nil after a success
+	busy    chan struct{} // open while a fetch runs; closed when it ends
+	dropped *dropped      // the token last invalidated; nil if none was
 }
 
 // state is the token served and its schedule, replaced whole, never
 // changed: a hit reads it without a lock.
 type state struct {
-	tok      oauth2.Token
-	lifetime time.Duration // of tok when it was obtained
-	renewAt  int64         // Unix ns: its window opens
-	staleAt  int64         // Unix ns: its margin begins; it is no longer served
+	tok     oauth2.Token
+	renewAt int64 // Unix ns: its window opens
+	staleAt int64 // Unix ns: its margin begins; it is no longer served
 }
 
 // failure is the last failed fetch and the cool-down after it, kept apart
@@ -105,11 +102,23 @@ type failure struct {
 	base  time.Duration // the cool-down before jitter
 }
 
-// dropped is when a token was last invalidated, and the pause before
-// another may be.
+// dropped is the token last invalidated, when, and the pause before
+// another may be. Neither that token nor an older one is adopted from a
+// store.
 type dropped struct {
+	state *state
 	at    time.Time
 	pause time.Duration
+}
+
+// rejected returns the state of the token last invalidated, or nil.
+func (s *Source) rejected() *state {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.dropped == nil {
+		return nil
+	}
+	return s.dropped.state
 }
 
 // New returns a source that fetches with f, in ctx, starting from tok if it
@@ -128,7 +137,7 @@ func New(ctx context.Context, f Fetcher, tok *oauth2.Token, opts *Options) *Sour
 // newState schedules tok, which lived lifetime when it was obtained. The
 // copy it keeps is the caller's no more.
 func (s *Source) newState(tok *oauth2.Token, lifetime time.Duration) *state {
-	st := &state{tok: *tok, lifetime: lifetime, renewAt: math.MaxInt64, staleAt: math.MaxInt64}
+	st := &state{tok: *tok, renewAt: math.MaxInt64, staleAt: math.MaxInt64}
 	if !tok.Expiry.IsZero() {
 		margin := min(s.opts.ExpiryDelta, lifetime/4)
 		window := max(min(lifetime/2, MaxWindow), margin)
@@ -213,8 +222,7 @@ func (s *Source) dropIfCurrent(tok *oauth2.Token) bool {
 			pause = min(2*d.pause, s.opts.MaxCoolDown)
 		}
 	}
-	s.dropped = &dropped{at: now, pause: pause}
+	s.dropped = &dropped{state: cur, at: now, pause: pause}
 	s.state.Store(nil)
-	s.rejected.Store(cur)
 	return true
 }

@@ -86,7 +86,7 @@ func (s *Source) obtainByClaim(probe bool, key string, c claimer) (outcome, func
 func (s *Source) minStoredLife() time.Duration {
 	st := s.state.Load()
 	if st == nil {
-		st = s.rejected.Load()
+		st = s.rejected()
 	}
 	if st == nil || st.tok.Expiry.IsZero() {
 		return 0

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/oauth2"
@@ -25,6 +26,8 @@ type Shared struct {
 	// budget and a margin, a day at most. A process that waits for
 	// another's fetch waits this long at most. Required.
 	LockTTL time.Duration
+
+	guard atomic.Pointer[guard] // of Store, set on its first call
 }
 
 // Sharer is what a Fetcher adds for a source that shares through a store.

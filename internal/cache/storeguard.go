@@ -49,11 +49,12 @@ func guardOf(store store) *guard {
 
 // storeGuard returns the guard of the source's Store.
 func (s *Source) storeGuard() *guard {
-	if g := s.guard.Load(); g != nil {
+	sh := s.opts.Shared
+	if g := sh.guard.Load(); g != nil {
 		return g
 	}
-	s.guard.CompareAndSwap(nil, guardOf(s.opts.Shared.Store))
-	return s.guard.Load()
+	sh.guard.CompareAndSwap(nil, guardOf(sh.Store))
+	return sh.guard.Load()
 }
 
 // callStore makes one call of the Store. It waits for a turn (LockTTL at
