@@ -143,5 +143,5 @@ func (s settings) tokenSource(ctx context.Context, a attempt, key string, err er
 	if err != nil {
 		return failingSource{err}
 	}
-	return s.cached(ctx, a, retryable, nil, func() string { return key }, nil)
+	return s.cached(ctx, a, nil, func() string { return key }, nil)
 }

@@ -169,7 +169,7 @@ func (c *FlinksConfig) TokenSource(ctx context.Context, t *oauth2.Token) oauth2.
 	}
 	r := &flinksRefresh{c: *c, refreshToken: t.RefreshToken} // later changes to c do not reach r
 	s := c.settings()
-	return s.cached(ctx, r.attempt, retryable, t, r.key, r.adopt)
+	return s.cached(ctx, r.attempt, t, r.key, r.adopt)
 }
 
 // Client returns an HTTP client that adds a token from c.TokenSource(ctx, t)

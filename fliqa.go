@@ -124,8 +124,7 @@ func (c *FliqaConfig) attempt() (attempt, error) {
 		return nil, err
 	}
 	return c.settings().attempt(name, &wire.Request{
-		Method: http.MethodGet,
-		URL:    strings.TrimRight(base, "/") + "/service/auth/token/" + c.Environment + "/" + url.PathEscape(c.TenantSlug),
+		URL: strings.TrimRight(base, "/") + "/service/auth/token/" + c.Environment + "/" + url.PathEscape(c.TenantSlug),
 		Header: http.Header{
 			"Api-Key":    {c.APIKey},
 			"Api-Secret": {c.APISecret},

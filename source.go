@@ -40,7 +40,7 @@ func RetryTokenSourceWithObserver(ctx context.Context, src oauth2.TokenSource, p
 		return failingSource{err}
 	}
 	s := settings{retry: p, observer: o, provider: ProviderCustom}
-	return s.cached(ctx, func(context.Context) (*oauth2.Token, error) { return src.Token() }, retryable, nil, nil, nil)
+	return s.cached(ctx, func(context.Context) (*oauth2.Token, error) { return src.Token() }, nil, nil, nil)
 }
 
 // fetcher fetches for one cached source, with its policy, and is told
@@ -49,12 +49,11 @@ func RetryTokenSourceWithObserver(ctx context.Context, src oauth2.TokenSource, p
 // sources need (an Observer, a Store, options other than the defaults) is
 // held apart, so that an idle source of the defaults holds little.
 type fetcher struct {
-	attempt   attempt
-	retryable func(error) bool
-	policy    *RetryPolicy // with its defaults; shared by every source of the default policy
-	provider  Provider     // for the events of a Pool holding the source
-	reporter  *reporter    // nil without an Observer
-	sharing   *sharing     // nil without a Store
+	attempt  attempt
+	policy   *RetryPolicy // with its defaults; shared by every source of the default policy
+	provider Provider     // for the events of a Pool holding the source
+	reporter *reporter    // nil without an Observer
+	sharing  *sharing     // nil without a Store
 }
 
 // sharing is what a source that shares through a Store keeps for it.
@@ -80,13 +79,14 @@ func policyOf(p *RetryPolicy) *RetryPolicy {
 	return new(p.withDefaults())
 }
 
-// cached returns a cached source of the tokens a fetches with the policy's
-// retries and cool-downs, starting from tok if it is not nil. With a
-// Store, it shares them under the key that key returns, and readies a
-// token another process fetched with adopt, if set.
-func (s settings) cached(ctx context.Context, a attempt, retryable func(error) bool, tok *oauth2.Token,
+// cached returns a cached source of the tokens a fetches, with the
+// policy's retries (of the failures that retryable allows) and
+// cool-downs, starting from tok if it is not nil. With a Store, it shares
+// them under the key that key returns, and readies a token another
+// process fetched with adopt, if set.
+func (s settings) cached(ctx context.Context, a attempt, tok *oauth2.Token,
 	key func() string, adopt func(*oauth2.Token) *oauth2.Token) *cache.Source {
-	f := &fetcher{attempt: a, retryable: retryable, policy: policyOf(s.retry), provider: s.provider}
+	f := &fetcher{attempt: a, policy: policyOf(s.retry), provider: s.provider}
 	opts := cache.Options{
 		ExpiryDelta: cmp.Or(s.expiryDelta, defaultExpiryDelta),
 		CoolDown:    f.policy.CoolDown,
@@ -120,7 +120,7 @@ func (f *fetcher) Fetch(ctx context.Context, probe bool) (*oauth2.Token, error) 
 	if probe {
 		return f.policy.do(ctx, f.attempt, never, events)
 	}
-	return f.policy.do(ctx, f.attempt, f.retryable, events)
+	return f.policy.do(ctx, f.attempt, retryable, events)
 }
 
 // RetryAfter returns the wait a failure asked for, or 0.

@@ -202,7 +202,7 @@ func FuzzSend(f *testing.F) {
 		body, form := echo(body, secret, escaping, at)
 		a := answer{Status: 200 + int(status)%400, RetryAfter: headerValue(retryAfter), ContentType: headerValue(contentType),
 			Body: body, Secret: secret}
-		req := &Request{Method: http.MethodPost, URL: srv.URL, Secrets: []string{secret}}
+		req := &Request{URL: srv.URL, Secrets: []string{secret}}
 		req.Body, _ = json.Marshal(a) // a struct of strings, bytes and an int always marshals
 		sent := time.Now()
 		tok, err := req.Send(t.Context(), srv.Client())

@@ -40,9 +40,9 @@ const (
 	MaxRetryAfter = 24 * time.Hour
 )
 
-// Request is one token request, prepared once and sent once per attempt.
+// Request is one token request, prepared once and sent once per attempt:
+// a GET without a Body, a POST with one.
 type Request struct {
-	Method   string
 	URL      string
 	Header   http.Header
 	Body     []byte        // nil for no body
@@ -61,7 +61,6 @@ func JSONRequest(url string, body map[string]string, secrets ...string) *Request
 	}
 	b, _ := json.Marshal(body) // a map of strings always marshals
 	return &Request{
-		Method:  http.MethodPost,
 		URL:     url,
 		Header:  jsonHeader,
 		Body:    b,
@@ -118,7 +117,11 @@ func (r *Request) Send(ctx context.Context, client *http.Client) (*oauth2.Token,
 // build returns the HTTP request of r, with a *bytes.Reader of Body and
 // its own copy of the header.
 func (r *Request) build(ctx context.Context) (*http.Request, error) {
-	req, err := http.NewRequestWithContext(ctx, r.Method, r.URL, nil)
+	method := http.MethodGet
+	if r.Body != nil {
+		method = http.MethodPost
+	}
+	req, err := http.NewRequestWithContext(ctx, method, r.URL, nil)
 	if err != nil {
 		return nil, err
 	}
