@@ -189,7 +189,7 @@ func sameOrigin(req *http.Request) bool {
 // replaced (so that many requests rejected for one token cost one new
 // fetch), when src is not a cached source of this package, or within the
 // pause after src dropped another token. That pause is
-// RetryPolicy.MaxInterval at first and doubles, up to MaxCoolDown, while
+// RetryPolicy.CoolDown at first and doubles, up to MaxCoolDown, while
 // the API rejects each new token too, so that an API that rejects every
 // token does not cost a token request per API request.
 // [Transport] calls it on every 401.
