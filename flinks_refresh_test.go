@@ -2,6 +2,7 @@ package tokensource_test
 
 import (
 	"cmp"
+	"context"
 	"fmt"
 	"net/http"
 	"sync/atomic"
@@ -180,5 +181,22 @@ func TestFlinksSavedTokenIsRefreshedAheadOfItsExpiry(t *testing.T) {
 				assert.Equal(t, "access-1", call())
 			})
 		})
+	}
+}
+
+func TestAGivenTokenIsServedUntilExpiryDelta(t *testing.T) {
+	srv := newFlinksServer(t, flinksOK)
+	for _, tc := range []struct {
+		left time.Duration
+		want string
+	}{
+		{8 * time.Second, "access-1"}, // within the 10s ExpiryDelta: replaced, as x/oauth2 would
+		{time.Hour, "given"},
+	} {
+		src := srv.config().TokenSource(context.Background(),
+			&oauth2.Token{AccessToken: "given", RefreshToken: flinksRefresh, Expiry: time.Now().Add(tc.left)})
+		tok, err := src.Token()
+		require.NoError(t, err)
+		assert.Equal(t, tc.want, tok.AccessToken, "%v left", tc.left)
 	}
 }
