@@ -1,6 +1,7 @@
 package tokensource_test
 
 import (
+	"context"
 	"net/http"
 	"sync"
 	"sync/atomic"
@@ -92,5 +93,40 @@ func TestFailedFetchCoolsDown(t *testing.T) {
 		_, err = src.Token()
 		require.NoError(t, err)
 		assert.Equal(t, before+1, srv.requests.Load(), "and its token is cached")
+	})
+}
+
+func TestErrCoolingDownMarksAnAnswerWithoutARequest(t *testing.T) {
+	tokens := newFliqaServer(t, "", status(503))
+	api := newAPI(t, http.StatusUnauthorized, func(string) bool { return false })
+	fakeTime(t, func(t *testing.T, client *http.Client) {
+		var told told
+		cfg := tokens.config("")
+		cfg.HTTPClient, cfg.Observer = client, &told
+		cfg.Retry = &tokensource.RetryPolicy{MaxElapsedTime: -1}
+		apiClient := cfg.Client(context.WithValue(t.Context(), oauth2.HTTPClient, client))
+		src := apiClient.Transport.(*tokensource.Transport).Source
+
+		_, err := src.Token()
+		var e *tokensource.Error
+		require.ErrorAs(t, err, &e)
+		assert.NotErrorIs(t, err, tokensource.ErrCoolingDown, "the fetch's own failure")
+		assert.Equal(t, int32(1), tokens.requests.Load())
+
+		_, err = src.Token()
+		assert.ErrorIs(t, err, tokensource.ErrCoolingDown)
+		require.ErrorAs(t, err, &e, "and still the provider's answer")
+		assert.Equal(t, 503, e.StatusCode)
+		_, err = apiClient.Get(api.URL)
+		assert.ErrorIs(t, err, tokensource.ErrCoolingDown, "through a client too")
+		assert.Equal(t, int32(1), tokens.requests.Load(), "nothing sent")
+		assert.Equal(t, int32(0), api.requests.Load())
+		assert.Len(t, told.seen(tokensource.CoolingDown), 2)
+
+		time.Sleep(2500 * time.Millisecond) // past the cool-down: MaxInterval (2s) + 25% at most
+		_, err = src.Token()
+		require.ErrorAs(t, err, &e)
+		assert.NotErrorIs(t, err, tokensource.ErrCoolingDown, "the probe's own failure")
+		assert.Equal(t, int32(2), tokens.requests.Load())
 	})
 }

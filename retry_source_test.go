@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/stretchr/testify/assert"
@@ -72,4 +73,68 @@ func TestRetryTokenSourceKeepsOwnFailuresApart(t *testing.T) {
 	_, err := src.Token()
 	assert.EqualError(t, err, "tokensource: RetryTokenSource.Retry.MaxInterval is shorter than InitialInterval")
 	assert.False(t, errors.As(err, new(*tokensource.Error)))
+}
+
+func TestRetryTokenSourceOfNilFailsClearly(t *testing.T) {
+	api := newAPI(t, http.StatusUnauthorized, func(string) bool { return false })
+	src := tokensource.RetryTokenSource(t.Context(), nil, nil)
+	tok, err := src.Token()
+	assert.Nil(t, tok)
+	require.EqualError(t, err, "tokensource: RetryTokenSource needs a source, not nil")
+
+	_, err = tokensource.NewClient(t.Context(), src).Get(api.URL)
+	assert.ErrorContains(t, err, "tokensource: RetryTokenSource needs a source, not nil")
+	assert.Equal(t, int32(0), api.requests.Load())
+}
+
+func TestASourceOfNothingCoolsDown(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var calls atomic.Int32
+		src := tokensource.RetryTokenSource(t.Context(), sourceFunc(func() (*oauth2.Token, error) {
+			calls.Add(1)
+			return nil, nil
+		}), nil)
+		_, err := src.Token()
+		require.EqualError(t, err, "tokensource: the source returned neither a token nor an error")
+		for range 50 {
+			_, err = src.Token()
+			require.ErrorIs(t, err, tokensource.ErrCoolingDown)
+		}
+		assert.Equal(t, int32(1), calls.Load(), "no call of the source while cooling down")
+
+		time.Sleep(2500 * time.Millisecond) // MaxInterval (2s) + 25%: the cool-down's longest
+		_, err = src.Token()
+		require.Error(t, err)
+		assert.NotErrorIs(t, err, tokensource.ErrCoolingDown)
+		assert.Equal(t, int32(2), calls.Load(), "one probe")
+	})
+}
+
+func TestATokenValidForCenturiesIsServed(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		expiry time.Time
+	}{
+		{"until 9999", time.Date(9999, 12, 31, 23, 59, 59, 0, time.UTC)},
+		{"until 2263", time.Date(2263, 1, 1, 0, 0, 0, 0, time.UTC)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				var calls atomic.Int32
+				src := tokensource.RetryTokenSource(t.Context(), sourceFunc(func() (*oauth2.Token, error) {
+					if calls.Add(1) > 1 { // a source that fetched again at once would call for ever
+						return nil, errors.New("no second token")
+					}
+					return &oauth2.Token{AccessToken: "a", Expiry: tc.expiry}, nil
+				}), nil)
+				for range 3 {
+					tok, err := src.Token()
+					require.NoError(t, err)
+					assert.True(t, tok.Expiry.After(time.Date(2262, 1, 1, 0, 0, 0, 0, time.UTC)), "about as long as it said")
+					time.Sleep(24 * time.Hour)
+				}
+				assert.Equal(t, int32(1), calls.Load(), "served from the cache")
+			})
+		})
+	}
 }

@@ -211,3 +211,37 @@ func TestA401ThatNeverEndsDoesNotHoldTheReplay(t *testing.T) {
 		})
 	}
 }
+
+func TestAnAPIThatRejectsEveryTokenBacksOffAtAnyRate(t *testing.T) {
+	// A request every 2.5 pauses: with the pause doubling from p, a token
+	// is dropped at most at 0, p, 3p, 7p, 15p and 31p within the 47.5p of
+	// 20 requests: 7 tokens with the first. Without the schedule, 21.
+	for _, tc := range []struct {
+		name  string
+		every time.Duration
+		retry *tokensource.RetryPolicy
+	}{
+		{"a request every 500ms, MaxInterval 200ms", 500 * time.Millisecond,
+			&tokensource.RetryPolicy{InitialInterval: 100 * time.Millisecond, MaxInterval: 200 * time.Millisecond}},
+		{"a request every 5s, the default policy", 5 * time.Second, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tokens := newFliqaServer(t, "", lasting(3600, nil))
+			api := newAPI(t, http.StatusUnauthorized, func(string) bool { return true })
+			fakeTime(t, func(t *testing.T, client *http.Client) {
+				cfg := tokens.config("")
+				cfg.HTTPClient, cfg.Retry = client, tc.retry
+				apiClient := cfg.Client(context.WithValue(t.Context(), oauth2.HTTPClient, client))
+				for range 20 {
+					resp, err := apiClient.Get(api.URL)
+					require.NoError(t, err)
+					resp.Body.Close()
+					assert.Equal(t, http.StatusUnauthorized, resp.StatusCode)
+					time.Sleep(tc.every)
+				}
+				assert.LessOrEqual(t, tokens.requests.Load(), int32(7), "bounded by the doubling pause")
+				assert.GreaterOrEqual(t, tokens.requests.Load(), int32(5), "a new token each time the pause allows")
+			})
+		})
+	}
+}
