@@ -13,7 +13,7 @@ import (
 )
 
 // The fuzz targets check these invariants: nothing panics; no secret of the
-// request and no token of the body shows in any output (see shows); a body
+// request and no token of the body shows in any output (see checkText and checkJSON); a body
 // stays within MaxBody; a 2xx yields a token with an access token and an
 // expiry after the send time, or a *Failure; a stated expiry is at most
 // MaxLifetime ahead, and one value gets the same treatment in every form
