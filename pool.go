@@ -98,7 +98,7 @@ type PoolOptions struct {
 // per key. A pool that becomes unreachable without Close stops it too,
 // unless what it holds (newSource, a hook) refers to the pool. The
 // Observer is told of the pool's events with no lock of the pool held, so
-// it may call the pool.
+// it may call the pool, Close included.
 type Pool[K comparable] struct {
 	// sources is nil if err is set. Its goroutine holds it, not the Pool,
 	// so that an unreachable Pool can be stopped.

@@ -89,14 +89,18 @@ func (m *Map[K, V]) sweep(now int64) {
 		m.entries.Add(int64(-gone))
 		s.mu.Unlock()
 		m.free(int64(gone))
+		m.sweeping.Store(true)
 		for _, h := range report {
 			m.maker.Dropped(h.key, h.e.val, Idle)
 		}
+		m.sweeping.Store(false)
 	}
 }
 
 // Close drops every value, stops the map's goroutine and returns once it
-// has ended; later calls of Close do nothing. Calls already waiting for a
+// has ended (or, while it reports values it dropped as idle, as Close may
+// be called from such a report, once it is told to end); later calls of
+// Close do nothing. Calls already waiting for a
 // value get it; calls waiting for a free slot, and later calls of Get, get
 // ErrClosed. A value being made is reported as dropped once it is made.
 func (m *Map[K, V]) Close() {
@@ -109,7 +113,9 @@ func (m *Map[K, V]) Close() {
 	m.janitorMu.Unlock()
 	if stop != nil {
 		close(stop)
-		<-done
+		if !m.sweeping.Load() { // else Close may be called from the janitor's own report: it ends right after
+			<-done
+		}
 	}
 	var report []keyEntry[K, V]
 	for i := range m.shards {

@@ -132,3 +132,28 @@ func TestRunsOneGoroutine(t *testing.T) {
 		assert.Equal(t, before, janitors(), "none for a map closed before its first value")
 	})
 }
+
+// closer is a Maker whose report of an idle drop closes its map.
+type closer struct{ m *keyed.Map[string, int] }
+
+func (c *closer) Make(string) (int, error) { return 1, nil }
+func (c *closer) Busy(int) bool            { return false }
+func (c *closer) Added(string, int)        {}
+func (c *closer) Dropped(_ string, _ int, r keyed.Reason) {
+	if r == keyed.Idle {
+		c.m.Close()
+	}
+}
+
+func TestCloseFromTheReportOfAnIdleDropReturns(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c := &closer{}
+		c.m = keyed.New[string, int](c, time.Minute, 10)
+		_, err := c.m.Get(context.Background(), "a")
+		require.NoError(t, err)
+		time.Sleep(2 * time.Minute) // the sweep drops "a", and its report closes the map
+		synctest.Wait()             // no goroutine is left waiting for itself
+		_, err = c.m.Get(context.Background(), "b")
+		assert.ErrorIs(t, err, keyed.ErrClosed)
+	})
+}

@@ -111,6 +111,7 @@ type Map[K comparable, V any] struct {
 	next    int            // the next of victims to try
 
 	janitorMu sync.Mutex    // guards stop and done
+	sweeping  atomic.Bool   // the janitor reports the values it dropped as idle
 	stop      chan struct{} // nil until the janitor starts; closed to stop it
 	done      chan struct{} // closed when the janitor has returned
 }
