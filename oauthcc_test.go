@@ -104,6 +104,22 @@ func TestClientCredentialsOptions(t *testing.T) {
 	})
 }
 
+func TestExtraHoldsWhatTheTokenDoesNotCarry(t *testing.T) {
+	srv := newCCServer(t, nil, body(`{"access_token":"tok","token_type":"bearer","expires_in":3600,`+
+		`"refresh_token":"r","scope":"accounts payments","id_token":"id"}`))
+	tok, err := srv.config().TokenSource(t.Context()).Token()
+	require.NoError(t, err)
+	assert.Equal(t, "accounts payments", tok.Extra("scope"))
+	assert.Equal(t, "id", tok.Extra("id_token"))
+	assert.Equal(t, []string{"accounts", "payments"}, tokensource.Scopes(tok))
+	for _, carried := range []string{"access_token", "token_type", "expires_in", "refresh_token"} {
+		assert.Nil(t, tok.Extra(carried), "%s is the token's own field, not kept twice", carried)
+	}
+	assert.Equal(t, "tok", tok.AccessToken)
+	assert.Equal(t, "r", tok.RefreshToken)
+	assert.Equal(t, int64(3600), tok.ExpiresIn)
+}
+
 func TestClientCredentialsInvalidConfigSendsNothing(t *testing.T) {
 	srv := newCCServer(t, nil, body(`{"access_token":"tok"}`))
 	for _, tc := range []struct {

@@ -70,6 +70,15 @@ const (
 	SourceDropped EventKind = 11
 )
 
+// kindOf returns the EventKind of a kind of the cache's events, or 0 for
+// one missing from kinds, which TestEveryCacheKindHasAnEventKind catches.
+func kindOf(k cache.Kind) EventKind {
+	if k < 0 || int(k) >= len(kinds) {
+		return 0
+	}
+	return kinds[k]
+}
+
 // kinds gives the EventKind of each kind of the cache's events.
 var kinds = [...]EventKind{
 	cache.FetchEnded:       FetchEnded,
@@ -183,11 +192,11 @@ func (s settings) reporter() reporter {
 
 // report reports e to the Observer, if there is one; an event without a
 // context gets ctx.
-func (r reporter) report(e cache.Event, ctx context.Context) {
+func (r reporter) report(ctx context.Context, e cache.Event) {
 	if r.observer == nil {
 		return
 	}
-	ev := Event{Kind: kinds[e.Kind], Provider: r.provider, Identity: r.identity, Context: e.Context,
+	ev := Event{Kind: kindOf(e.Kind), Provider: r.provider, Identity: r.identity, Context: e.Context,
 		Duration: e.Duration, Attempts: e.Attempts, Err: e.Err, Expiry: e.Expiry, Wait: e.Wait, Joined: e.Joined}
 	if ev.Context == nil {
 		ev.Context = ctx
@@ -204,7 +213,7 @@ func (r reporter) at(ctx context.Context) func(cache.Event) {
 	if r.observer == nil {
 		return nil
 	}
-	return func(e cache.Event) { r.report(e, ctx) }
+	return func(e cache.Event) { r.report(ctx, e) }
 }
 
 // report reports e to o; a panic in o is recovered and ignored, as in

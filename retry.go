@@ -81,7 +81,8 @@ func (p *RetryPolicy) withDefaults() RetryPolicy {
 	r.MaxInterval = cmp.Or(r.MaxInterval, max(defaultMaxInterval, r.InitialInterval))
 	r.MaxElapsedTime = cmp.Or(r.MaxElapsedTime, defaultMaxElapsedTime)
 	r.CoolDown = cmp.Or(r.CoolDown, r.MaxInterval)
-	r.MaxCoolDown = cmp.Or(r.MaxCoolDown, max(defaultMaxCoolDown, r.CoolDown))
+	r.MaxCoolDown = min(cmp.Or(r.MaxCoolDown, max(defaultMaxCoolDown, r.CoolDown)), cache.MaxWait)
+	r.CoolDown = min(r.CoolDown, r.MaxCoolDown) // one implied by a long MaxInterval, too
 	return r
 }
 

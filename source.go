@@ -133,7 +133,7 @@ func (f *fetcher) Report(e cache.Event) {
 		_ = guard("Notify", func() { f.policy.Notify(e.Err, e.Wait) })
 	}
 	if f.reporter != nil {
-		f.reporter.report(e, context.Background())
+		f.reporter.report(context.Background(), e)
 	}
 }
 

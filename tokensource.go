@@ -34,6 +34,10 @@
 //     errors.As(err, new(*oauth2.RetrieveError)).
 //   - A response that gives no expiry yields a token that lives 5 minutes,
 //     not forever, unless its access token is a JWT with an exp claim.
+//   - A token's Extra holds what else the response said (scope, id_token,
+//     ...). Unlike x/oauth2, it does not hold again what the token carries
+//     in fields of its own: access_token, token_type, refresh_token and
+//     expires_in (and their camelCase forms).
 //   - Secrets and tokens never appear in error strings or formatted configs.
 package tokensource
 

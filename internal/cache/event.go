@@ -20,7 +20,17 @@ const (
 	RenewalFailed
 	StoreUnavailable
 	Adopted
+	endOfKinds // one past the last; a new kind goes before it
 )
+
+// Kinds returns every Kind, in order.
+func Kinds() []Kind {
+	all := make([]Kind, 0, endOfKinds-FetchEnded)
+	for k := FetchEnded; k < endOfKinds; k++ {
+		all = append(all, k)
+	}
+	return all
+}
 
 // Event is what a source reports to its Fetcher.
 type Event struct {

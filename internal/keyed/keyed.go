@@ -184,8 +184,8 @@ func New[K comparable, V any](mk Maker[K, V], idle time.Duration, max int) *Map[
 
 // Get returns key's value, making it if the map does not hold it. ctx
 // bounds the wait, for a slot and for the value; the value is made even
-// if ctx ends, for the other calls. A call whose context cannot end runs
-// Make on its own goroutine. A value held costs no wait.
+// if ctx ends, for the other calls (on a goroutine of its own, unless ctx
+// cannot end: then Make runs on the caller's). A value held costs no wait.
 func (m *Map[K, V]) Get(ctx context.Context, key K) (V, error) {
 	s := m.shard(key)
 	s.mu.RLock()
