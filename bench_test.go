@@ -4,14 +4,10 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"maps"
 	"net/http"
 	"net/http/httptest"
 	"runtime"
-	"slices"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -147,91 +143,6 @@ func heapInUse() int64 {
 	var m runtime.MemStats
 	runtime.ReadMemStats(&m)
 	return int64(m.HeapAlloc)
-}
-
-// BenchmarkRollover is what callers feel while tokens roll over: 64
-// callers each ask for a token every 2ms for 8s, while the token endpoint
-// takes 100ms to answer and issues tokens that live 2s (ExpiryDelta
-// 500ms), so that a run holds several rollovers. It reports Token's
-// latency percentiles after the first token and the token requests per
-// rollover, for ours and for x/oauth2's ReuseTokenSource over
-// clientcredentials.
-//
-//	go test -run '^$' -bench Rollover -benchtime 1x -count 3 .
-func BenchmarkRollover(b *testing.B) {
-	const (
-		callers  = 64
-		lifetime = 2 * time.Second
-		delta    = 500 * time.Millisecond
-		latency  = 100 * time.Millisecond
-		run      = 8 * time.Second
-	)
-	var requests atomic.Int64
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		n := requests.Add(1)
-		time.Sleep(latency)
-		w.Header().Set("Content-Type", "application/json")
-		fmt.Fprintf(w, `{"access_token":"tok-%d","token_type":"Bearer","expires_in":%d}`, n, int(lifetime/time.Second))
-	}))
-	b.Cleanup(srv.Close)
-	ctx := context.Background()
-	for _, impl := range []struct {
-		name string
-		new  func() oauth2.TokenSource
-	}{
-		{"impl=tokensource", func() oauth2.TokenSource {
-			return (&tokensource.ClientCredentialsConfig{ClientID: "id", ClientSecret: "s", TokenURL: srv.URL,
-				ExpiryDelta: delta}).TokenSource(ctx)
-		}},
-		{"impl=x-oauth2", func() oauth2.TokenSource {
-			cc := &clientcredentials.Config{ClientID: "id", ClientSecret: "s", TokenURL: srv.URL, AuthStyle: oauth2.AuthStyleInParams}
-			return oauth2.ReuseTokenSourceWithExpiry(nil, cc.TokenSource(ctx), delta)
-		}},
-	} {
-		b.Run(impl.name, func(b *testing.B) {
-			for b.Loop() {
-				src := impl.new()
-				if _, err := src.Token(); err != nil {
-					b.Fatal(err)
-				}
-				before := requests.Load()
-				var (
-					mu        sync.Mutex
-					latencies []time.Duration
-					tokens    = map[string]bool{}
-					wg        sync.WaitGroup
-				)
-				for range callers {
-					wg.Go(func() {
-						var mine []time.Duration
-						seen := map[string]bool{}
-						for end := time.Now().Add(run); time.Now().Before(end); time.Sleep(2 * time.Millisecond) {
-							start := time.Now()
-							tok, err := src.Token()
-							mine = append(mine, time.Since(start))
-							if err != nil {
-								b.Error(err)
-								return
-							}
-							seen[tok.AccessToken] = true
-						}
-						mu.Lock()
-						latencies = append(latencies, mine...)
-						maps.Copy(tokens, seen)
-						mu.Unlock()
-					})
-				}
-				wg.Wait()
-				slices.Sort(latencies)
-				at := func(q float64) float64 { return float64(latencies[int(q*float64(len(latencies)-1))]) / 1e3 }
-				b.ReportMetric(at(0.5), "p50-µs")
-				b.ReportMetric(at(0.99), "p99-µs")
-				b.ReportMetric(at(0.999), "p99.9-µs")
-				b.ReportMetric(at(1), "max-µs")
-				b.ReportMetric(float64(requests.Load()-before)/float64(len(tokens)-1), "requests/rollover")
-			}
-		})
-	}
 }
 
 // BenchmarkTransport is one authorized request on a cached token, through
