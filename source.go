@@ -43,8 +43,8 @@ func RetryTokenSourceWithObserver(ctx context.Context, src oauth2.TokenSource, p
 	return s.cached(ctx, func(context.Context) (*oauth2.Token, error) { return src.Token() }, nil, nil, nil)
 }
 
-// fetcher fetches for one cached source, with its policy, and is told
-// what the source does: it is the source's cache.Fetcher, and its
+// fetcher fetches for one cached source, with its policy, and receives
+// what the source reports: it is the source's cache.Fetcher, and its
 // cache.Sharer when the source shares through a Store. What only some
 // sources need (an Observer, a Store, options other than the defaults) is
 // held apart, so that an idle source of the defaults holds little.
@@ -99,7 +99,7 @@ func (s settings) cached(ctx context.Context, a attempt, tok *oauth2.Token,
 	}
 	o := &defaultOptions
 	if opts != defaultOptions {
-		o = &opts
+		o = new(opts)
 	}
 	src := cache.New(ctx, f, tok, o)
 	if s.observer != nil {
